@@ -1,0 +1,205 @@
+// Command phpsessd keeps PHP sessions in PostgreSQL, in the php_session table of the
+// session_pgsql extension, for PHP's that use the phpsessd PHP client as their session
+// save handler. It reads the site's php.ini.
+//
+// Usage:
+//
+//	phpsessd [-ini php.ini] [-ini-scan-dir dir]     run the daemon in the foreground
+//	phpsessd gc [-ini php.ini] [-ini-scan-dir dir]  delete expired sessions once (cron)
+//	phpsessd version
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/mattn/go-isatty"
+	"github.com/phpsessd/phpsessd/handler"
+	"github.com/phpsessd/phpsessd/iniconf"
+	"github.com/phpsessd/phpsessd/pgsess"
+	"github.com/rs/zerolog"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "0.1.0-dev"
+
+// defaultINI is Debian's php.ini of PHP-FPM 8.2.
+const defaultINI = "/etc/php/8.2/fpm/php.ini"
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stderr))
+}
+
+// run executes the command line and returns the process exit code: 0 success, 1 a
+// runtime failure, 2 bad usage or configuration.
+func run(args []string, stderr io.Writer) int {
+	cmd := "serve"
+	if len(args) > 0 && (args[0] == "gc" || args[0] == "version" || args[0] == "serve") {
+		cmd, args = args[0], args[1:]
+	}
+	fs := flag.NewFlagSet("phpsessd "+cmd, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	iniPath := fs.String("ini", defaultINI, "the php.ini to read (PHP-FPM's)")
+	scanDir := fs.String("ini-scan-dir", os.Getenv("PHP_INI_SCAN_DIR"), "a conf.d directory whose *.ini files are read after -ini, as PHP does")
+	logFormat := fs.String("log-format", "auto", "log format: json, console, or auto (console when stderr is a terminal)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "phpsessd: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+	if cmd == "version" {
+		fmt.Fprintln(stderr, "phpsessd", version)
+		return 0
+	}
+
+	cfg, err := iniconf.Load(*iniPath, *scanDir)
+	if err != nil {
+		fmt.Fprintf(stderr, "phpsessd: %v\n", err)
+		return 2
+	}
+	log, err := newLogger(stderr, *logFormat, cfg.LogLevel)
+	if err != nil {
+		fmt.Fprintf(stderr, "phpsessd: %v\n", err)
+		return 2
+	}
+	store, err := openStore(cfg, log)
+	if err != nil {
+		log.Error().Err(err).Msg("cannot open the session store")
+		return 2
+	}
+	defer store.Close()
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if cmd == "gc" {
+		return runGC(ctx, store, log)
+	}
+	return serve(ctx, cfg, store, log)
+}
+
+func newLogger(w io.Writer, format, level string) (zerolog.Logger, error) {
+	lvl, err := zerolog.ParseLevel(level)
+	if err != nil {
+		return zerolog.Logger{}, fmt.Errorf("log level %q: %w", level, err)
+	}
+	switch format {
+	case "json":
+	case "console":
+		w = zerolog.ConsoleWriter{Out: w}
+	case "auto":
+		if f, ok := w.(*os.File); ok && isatty.IsTerminal(f.Fd()) {
+			w = zerolog.ConsoleWriter{Out: w}
+		}
+	default:
+		return zerolog.Logger{}, fmt.Errorf("-log-format %q: want json, console or auto", format)
+	}
+	return zerolog.New(w).Level(lvl).With().Timestamp().Logger(), nil
+}
+
+func openStore(cfg *iniconf.Config, log zerolog.Logger) (*pgsess.Store, error) {
+	var password string
+	if cfg.PasswordFile != "" {
+		p, err := readFirstLine(cfg.PasswordFile)
+		if err != nil {
+			return nil, fmt.Errorf("session_pgsql.password_file: %w", err)
+		}
+		password = p
+	}
+	return pgsess.Open(pgsess.Options{
+		DSNs:              cfg.DB,
+		Password:          password,
+		Table:             cfg.Table,
+		CreateTable:       cfg.CreateTable,
+		KeepExpired:       cfg.KeepExpired,
+		MaxLifetime:       time.Duration(cfg.GCMaxLifetime) * time.Second,
+		SynchronousCommit: cfg.Synchronous,
+		Logger:            log.With().Str("component", "store").Logger(),
+	})
+}
+
+func runGC(ctx context.Context, store *pgsess.Store, log zerolog.Logger) int {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	if err := store.Ready(ctx); err != nil {
+		log.Error().Err(err).Msg("database not reachable")
+		return 1
+	}
+	n, err := store.GC(ctx)
+	if err != nil {
+		log.Error().Err(err).Msg("garbage collection failed")
+		return 1
+	}
+	log.Info().Int64("sessions", n).Msg("garbage collection done")
+	return 0
+}
+
+func serve(ctx context.Context, cfg *iniconf.Config, store *pgsess.Store, log zerolog.Logger) int {
+	if cfg.Listen.Network == "tcp" && !cfg.Listen.IsLoopback() && cfg.Secret == "" {
+		log.Error().Str("listen", cfg.Listen.String()).
+			Msg("refusing to listen on a non-loopback TCP address without session_pgsql.secret")
+		return 2
+	}
+	ln, err := listen(cfg.Listen, cfg.SocketGroup)
+	if err != nil {
+		log.Error().Err(err).Str("listen", cfg.Listen.String()).Msg("cannot listen")
+		return 1
+	}
+	srv := handler.New(handler.Config{
+		Version:      version,
+		Locking:      cfg.Locking,
+		LockTimeout:  cfg.LockTimeout,
+		ShortCircuit: cfg.ShortCircuit,
+		Secret:       cfg.Secret,
+		MaxFrameSize: cfg.MaxFrameSize,
+		FrameTimeout: cfg.ClientTimeout,
+		GCOnAccess:   cfg.GCInterval < 0,
+		Logger:       log.With().Str("component", "handler").Logger(),
+	}, store)
+
+	bg, cancelBG := context.WithCancel(context.Background())
+	defer cancelBG()
+	go store.Ready(bg) // logs each failed attempt; requests meanwhile get DB_UNAVAILABLE
+	if cfg.GCInterval > 0 {
+		go store.RunGC(bg, cfg.GCInterval)
+	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for range hup {
+			log.Warn().Msg("SIGHUP: reloading the configuration is not supported yet; restart to apply changes")
+		}
+	}()
+
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	log.Info().Str("listen", cfg.Listen.String()).Strs("ini", cfg.Files).Str("version", version).
+		Bool("locking", cfg.Locking).Msg("phpsessd ready")
+
+	select {
+	case err := <-served:
+		log.Error().Err(err).Msg("listener failed")
+		return 1
+	case <-ctx.Done():
+	}
+	log.Info().Msg("shutting down: finishing requests in flight")
+	drain, cancel := context.WithTimeout(context.Background(), cfg.LockTimeout)
+	defer cancel()
+	if err := srv.Shutdown(drain); err != nil {
+		log.Warn().Err(err).Msg("requests still in flight were cut off")
+	}
+	if err := <-served; err != nil && !errors.Is(err, handler.ErrServerClosed) {
+		log.Warn().Err(err).Msg("listener")
+	}
+	log.Info().Msg("stopped")
+	return 0
+}

@@ -1,0 +1,295 @@
+package handler
+
+import (
+	"bytes"
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/phpsessd/phpsessd/pgsess"
+)
+
+// snapshot is a session's data and meta as last read or written on a connection.
+type snapshot struct {
+	id   string
+	data []byte
+	meta pgsess.Meta
+}
+
+var statusNames = map[Status]string{
+	StatusOK: "OK", StatusBadFrame: "BAD_FRAME", StatusFrameTooLarge: "FRAME_TOO_LARGE",
+	StatusUnknownOp: "UNKNOWN_OP", StatusBadVersion: "BAD_VERSION", StatusAuthFailed: "AUTH_FAILED",
+	StatusNotAuthenticated: "NOT_AUTHENTICATED", StatusInvalidID: "INVALID_ID",
+	StatusLockTimeout: "LOCK_TIMEOUT", StatusDBUnavailable: "DB_UNAVAILABLE",
+	StatusCancelled: "CANCELLED", StatusBadRequest: "BAD_REQUEST",
+	StatusShuttingDown: "SHUTTING_DOWN", StatusInternal: "INTERNAL",
+}
+
+func (s Status) String() string {
+	if n, ok := statusNames[s]; ok {
+		return n
+	}
+	return fmt.Sprintf("status(%d)", uint16(s))
+}
+
+// opError is a failed operation: its status and a message for PHP's warning.
+type opError struct {
+	status Status
+	msg    string
+}
+
+func (e *opError) Error() string { return e.msg }
+
+func fail(status Status, format string, args ...any) error {
+	return &opError{status, fmt.Sprintf(format, args...)}
+}
+
+// execute runs one request and returns its reply.
+func (c *conn) execute(seq uint64, req Request) Reply {
+	ctx, cancel := c.begin(seq)
+	defer cancel()
+	fields, err := c.dispatch(ctx, req)
+	c.end(!c.inRequest)
+	if err == nil {
+		return Reply{Status: StatusOK, ID: req.ID, Fields: fields}
+	}
+	var oe *opError
+	switch {
+	case errors.As(err, &oe):
+	case ctx.Err() != nil:
+		oe = &opError{StatusCancelled, "cancelled: the client sent a new request before this reply"}
+	default:
+		oe = &opError{StatusDBUnavailable, err.Error()}
+	}
+	ev := c.log.Warn()
+	if oe.status == StatusCancelled {
+		ev = c.log.Debug()
+	}
+	ev.Str("op", req.Op.String()).Str("status", oe.status.String()).Msg(oe.msg)
+	return Reply{Status: oe.status, ID: req.ID, Fields: [][]byte{[]byte(oe.msg)}}
+}
+
+func (c *conn) dispatch(ctx context.Context, req Request) ([][]byte, error) {
+	want, known := fieldCount[req.Op]
+	if !known {
+		return nil, fail(StatusUnknownOp, "unknown operation %d", uint8(req.Op))
+	}
+	if req.Op != OpHello && !c.authed {
+		return nil, fail(StatusNotAuthenticated, "%s before HELLO", req.Op)
+	}
+	if len(req.Fields) != want {
+		return nil, fail(StatusBadRequest, "%s takes %d fields, got %d", req.Op, want, len(req.Fields))
+	}
+	f := req.Fields
+	var id string
+	if req.Op != OpHello && req.Op != OpGC && want > 0 {
+		id = string(f[0])
+		if !validID(f[0]) {
+			if req.Op == OpValidateID {
+				return [][]byte{[]byte("0")}, nil
+			}
+			return nil, fail(StatusInvalidID, "invalid session id: it must be 1 to 256 characters of a-z A-Z 0-9 , -")
+		}
+	}
+	switch req.Op {
+	case OpHello:
+		return c.hello(f)
+	case OpRead:
+		return c.read(ctx, id)
+	case OpWrite:
+		return nil, c.write(ctx, id, f[1:])
+	case OpUpdateTimestamp:
+		if c.srv.cfg.ShortCircuit {
+			return nil, nil
+		}
+		return nil, c.srv.store.Touch(ctx, id, c.name, c.addr)
+	case OpClose:
+		c.reset()
+		return nil, nil
+	case OpDestroy:
+		if c.last != nil && c.last.id == id {
+			c.last = nil
+		}
+		return nil, c.srv.store.Destroy(ctx, id)
+	case OpGC:
+		if _, err := strconv.ParseInt(string(f[0]), 10, 64); err != nil {
+			return nil, fail(StatusBadRequest, "GC: max_lifetime is not an integer")
+		}
+		n, err := c.srv.store.GC(ctx)
+		return [][]byte{strconv.AppendInt(nil, n, 10)}, err
+	case OpValidateID:
+		ok, err := c.srv.store.Exists(ctx, id)
+		return [][]byte{boolField(ok)}, err
+	case OpStatus:
+		return c.status(ctx)
+	case OpReset:
+		c.srv.store.Reset()
+		return nil, nil
+	case OpInfo:
+		return c.info(ctx, id)
+	}
+	return nil, fail(StatusInternal, "operation %s has no implementation", req.Op)
+}
+
+func (c *conn) hello(f [][]byte) ([][]byte, error) {
+	if string(f[0]) != strconv.Itoa(ProtocolVersion) {
+		return nil, fail(StatusBadVersion, "protocol version %q is not supported; this daemon speaks %d", f[0], ProtocolVersion)
+	}
+	if secret := c.srv.cfg.Secret; secret != "" && subtle.ConstantTimeCompare(f[1], []byte(secret)) != 1 {
+		return nil, fail(StatusAuthFailed, "wrong or missing secret (session_pgsql.secret)")
+	}
+	if c.srv.isDraining() {
+		return nil, fail(StatusShuttingDown, "the daemon is shutting down")
+	}
+	c.reset()
+	c.authed, c.inRequest = true, true
+	c.name, c.addr = string(f[2]), string(f[3])
+	return [][]byte{
+		[]byte("phpsessd/" + c.srv.cfg.Version),
+		[]byte(strconv.Itoa(ProtocolVersion)),
+		[]byte(strconv.Itoa(c.srv.cfg.MaxFrameSize)),
+	}, nil
+}
+
+func (c *conn) read(ctx context.Context, id string) ([][]byte, error) {
+	if c.srv.cfg.Locking && c.lockedID != id {
+		if err := c.lock(ctx, id); err != nil {
+			return nil, err
+		}
+	}
+	if c.srv.cfg.GCOnAccess {
+		if _, err := c.srv.store.GC(ctx); err != nil {
+			c.log.Warn().Err(err).Msg("garbage collection on access failed")
+		}
+	}
+	sess, err := c.srv.store.Read(ctx, id)
+	if err != nil {
+		c.reset()
+		return nil, err
+	}
+	snap := &snapshot{id: id}
+	if sess != nil {
+		snap.data, snap.meta = sess.Data, sess.Meta
+	}
+	c.last = snap
+	m := snap.meta
+	return [][]byte{snap.data, []byte(m.Custom), intField(m.Error), intField(m.Warning),
+		intField(m.Notice), []byte(m.ErrMessage)}, nil
+}
+
+func (c *conn) lock(ctx context.Context, id string) error {
+	if c.release != nil {
+		c.release()
+		c.release, c.lockedID = nil, ""
+	}
+	lctx, cancel := context.WithTimeout(ctx, c.srv.cfg.LockTimeout)
+	defer cancel()
+	release, err := c.srv.locks.Lock(lctx, id)
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return fail(StatusLockTimeout, "session is locked by another request; gave up after %s (session_pgsql.lock_timeout)", c.srv.cfg.LockTimeout)
+	}
+	c.release, c.lockedID = release, id
+	return nil
+}
+
+func (c *conn) write(ctx context.Context, id string, f [][]byte) error {
+	var meta pgsess.Meta
+	meta.Custom = string(f[1])
+	for i, p := range []*int64{&meta.Error, &meta.Warning, &meta.Notice} {
+		n, err := strconv.ParseInt(string(f[2+i]), 10, 32)
+		if err != nil {
+			return fail(StatusBadRequest, "WRITE: error counter %d is not a 32-bit integer", i+1)
+		}
+		*p = n
+	}
+	meta.ErrMessage = string(f[5])
+	if c.srv.cfg.ShortCircuit && c.last != nil && c.last.id == id &&
+		bytes.Equal(c.last.data, f[0]) && c.last.meta == meta {
+		return nil
+	}
+	data := bytes.Clone(f[0])
+	err := c.srv.store.Write(ctx, pgsess.Write{ID: id, Name: c.name, Data: data, Meta: meta, Addr: c.addr})
+	if err == nil {
+		c.last = &snapshot{id: id, data: data, meta: meta}
+	}
+	return err
+}
+
+func (c *conn) status(ctx context.Context) ([][]byte, error) {
+	st := c.srv.Stats()
+	b, err := json.Marshal(map[string]any{
+		"server":          "phpsessd/" + c.srv.cfg.Version,
+		"protocol":        ProtocolVersion,
+		"locking":         c.srv.cfg.Locking,
+		"short_circuit":   c.srv.cfg.ShortCircuit,
+		"connections":     st.Connections,
+		"locked_sessions": st.LockedIDs,
+		"servers":         c.srv.store.Status(ctx),
+	})
+	return [][]byte{b}, err
+}
+
+// sessionInfo is the JSON shape of INFO (session_pgsql_info).
+type sessionInfo struct {
+	ID           string `json:"id"`
+	Name         string `json:"name"`
+	DataSize     int    `json:"data_size"`
+	Created      int64  `json:"created"`
+	Modified     int64  `json:"modified"`
+	Expire       int64  `json:"expire"`
+	AddrCreated  string `json:"addr_created"`
+	AddrModified string `json:"addr_modified"`
+	Counter      int64  `json:"counter"`
+	Error        int64  `json:"error"`
+	Warning      int64  `json:"warning"`
+	Notice       int64  `json:"notice"`
+	ErrMessage   string `json:"err_message"`
+	Custom       string `json:"custom"`
+}
+
+func (c *conn) info(ctx context.Context, id string) ([][]byte, error) {
+	sess, err := c.srv.store.Info(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	var v *sessionInfo
+	if sess != nil {
+		v = &sessionInfo{ID: sess.ID, Name: sess.Name, DataSize: len(sess.Data), Created: sess.Created,
+			Modified: sess.Modified, Expire: sess.Expire, AddrCreated: sess.AddrCreated,
+			AddrModified: sess.AddrModified, Counter: sess.Counter, Error: sess.Error,
+			Warning: sess.Warning, Notice: sess.Notice, ErrMessage: sess.ErrMessage, Custom: sess.Custom}
+	}
+	b, err := json.Marshal(v)
+	return [][]byte{b}, err
+}
+
+// validID reports whether id is a session id PHP could have made: 1 to 256 bytes of
+// a-z A-Z 0-9 , - (php_session_valid_key).
+func validID(id []byte) bool {
+	if len(id) == 0 || len(id) > 256 {
+		return false
+	}
+	for _, b := range id {
+		switch {
+		case 'a' <= b && b <= 'z', 'A' <= b && b <= 'Z', '0' <= b && b <= '9', b == ',', b == '-':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+func intField(n int64) []byte { return strconv.AppendInt(nil, n, 10) }
+
+func boolField(b bool) []byte {
+	if b {
+		return []byte("1")
+	}
+	return []byte("0")
+}

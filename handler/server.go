@@ -1,0 +1,229 @@
+// Package handler is phpsessd's protocol server: it accepts PHP clients on a Unix
+// socket or TCP, speaks the protocol of docs/PROTOCOL.md, serialises concurrent
+// requests on one session with a lock, and stores sessions through a Store.
+//
+// Each client connection is served by two goroutines: one reads frames, one executes
+// them and writes replies. A frame that arrives while the previous one is still being
+// executed means the client gave up on it (a PHP request that died and a new request on
+// the same persistent socket): the pending operation is cancelled. A connection that
+// closes releases its lock at once.
+package handler
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/phpsessd/phpsessd/pgsess"
+	"github.com/rs/zerolog"
+)
+
+// ProtocolVersion is the protocol version this server speaks.
+const ProtocolVersion = 1
+
+// Store is what the server needs from session storage; *pgsess.Store implements it.
+// See pgsess for each method's contract.
+type Store interface {
+	Read(ctx context.Context, id string) (*pgsess.Session, error)
+	Write(ctx context.Context, w pgsess.Write) error
+	Touch(ctx context.Context, id, name, addr string) error
+	Destroy(ctx context.Context, id string) error
+	Exists(ctx context.Context, id string) (bool, error)
+	GC(ctx context.Context) (int64, error)
+	Info(ctx context.Context, id string) (*pgsess.Session, error)
+	Status(ctx context.Context) []pgsess.ServerStatus
+	Reset()
+}
+
+// Config configures a Server.
+type Config struct {
+	// Version is the daemon's version, reported in HELLO ("phpsessd/<Version>").
+	Version string
+	// Locking serialises requests on one session from READ to CLOSE.
+	Locking bool
+	// LockTimeout bounds how long READ waits for a session's lock.
+	LockTimeout time.Duration
+	// ShortCircuit skips WRITE when nothing changed since READ, and UPDATE_TIMESTAMP.
+	ShortCircuit bool
+	// Secret, when not empty, must be presented in HELLO.
+	Secret string
+	// MaxFrameSize bounds a frame's payload in bytes.
+	MaxFrameSize int
+	// FrameTimeout is how long the rest of a frame may take once its first byte arrived,
+	// and how long writing a reply may take. Idle connections have no timeout.
+	FrameTimeout time.Duration
+	// GCOnAccess runs garbage collection at every READ (session_pgsql.gc_interval < 0).
+	GCOnAccess bool
+	// Logger receives connection events and errors, never session data or secrets.
+	Logger zerolog.Logger
+}
+
+// Server serves the protocol. Create it with New.
+type Server struct {
+	cfg   Config
+	store Store
+	locks Locker
+	table *LockTable
+	log   zerolog.Logger
+
+	mu        sync.Mutex
+	listeners map[net.Listener]struct{}
+	conns     map[*conn]struct{}
+	draining  bool
+	done      chan struct{} // closed when the last connection ends while draining
+}
+
+// New returns a Server that stores sessions in store and locks them within this process.
+func New(cfg Config, store Store) *Server {
+	if cfg.MaxFrameSize <= 0 {
+		cfg.MaxFrameSize = 4 << 20
+	}
+	if cfg.FrameTimeout <= 0 {
+		cfg.FrameTimeout = 5 * time.Second
+	}
+	if cfg.LockTimeout <= 0 {
+		cfg.LockTimeout = 30 * time.Second
+	}
+	t := NewLockTable()
+	return &Server{
+		cfg: cfg, store: store, locks: t, table: t, log: cfg.Logger,
+		listeners: make(map[net.Listener]struct{}),
+		conns:     make(map[*conn]struct{}),
+		done:      make(chan struct{}),
+	}
+}
+
+// ErrServerClosed is returned by Serve after Shutdown.
+var ErrServerClosed = errors.New("handler: server closed")
+
+// Serve accepts connections on ln until Shutdown is called or ln fails. It always
+// closes ln.
+func (s *Server) Serve(ln net.Listener) error {
+	s.mu.Lock()
+	if s.draining {
+		s.mu.Unlock()
+		ln.Close()
+		return ErrServerClosed
+	}
+	s.listeners[ln] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.listeners, ln)
+		s.mu.Unlock()
+		ln.Close()
+	}()
+	var backoff time.Duration
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			s.mu.Lock()
+			draining := s.draining
+			s.mu.Unlock()
+			if draining {
+				return ErrServerClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, errTooManyFiles) {
+				// Out of file descriptors or similar: wait instead of spinning.
+				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				s.log.Warn().Err(err).Dur("retry_in", backoff).Msg("accept failed")
+				time.Sleep(backoff)
+				continue
+			}
+			return err
+		}
+		backoff = 0
+		c := s.newConn(nc)
+		if c == nil {
+			continue
+		}
+		go c.serve()
+	}
+}
+
+// Shutdown stops accepting connections, lets connections finish the PHP request they
+// are in (those holding a lock get until ctx ends to CLOSE), closes idle ones, and
+// returns when every connection is gone or ctx ends; then it closes the rest, which
+// releases their locks.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.draining = true
+	for ln := range s.listeners {
+		ln.Close()
+	}
+	for c := range s.conns {
+		c.closeIfIdle()
+	}
+	empty := len(s.conns) == 0
+	s.mu.Unlock()
+	if empty {
+		return nil
+	}
+	select {
+	case <-s.done:
+		return nil
+	case <-ctx.Done():
+		s.mu.Lock()
+		for c := range s.conns {
+			c.nc.Close()
+		}
+		s.mu.Unlock()
+		return ctx.Err()
+	}
+}
+
+// Stats is a snapshot of the server's state for status and metrics.
+type Stats struct {
+	Connections int `json:"connections"`
+	LockedIDs   int `json:"locked_sessions"`
+}
+
+// Stats returns the current number of connections and of locked or awaited sessions.
+func (s *Server) Stats() Stats {
+	s.mu.Lock()
+	n := len(s.conns)
+	s.mu.Unlock()
+	return Stats{Connections: n, LockedIDs: s.table.Len()}
+}
+
+func (s *Server) newConn(nc net.Conn) *conn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.draining {
+		nc.Close()
+		return nil
+	}
+	c := &conn{srv: s, nc: nc, br: bufio.NewReader(nc), log: s.log.With().Str("peer", peerName(nc)).Logger()}
+	s.conns[c] = struct{}{}
+	return c
+}
+
+func (s *Server) removeConn(c *conn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	if s.draining && len(s.conns) == 0 {
+		select {
+		case <-s.done:
+		default:
+			close(s.done)
+		}
+	}
+	s.mu.Unlock()
+}
+
+func (s *Server) isDraining() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.draining
+}
+
+func peerName(nc net.Conn) string {
+	if a := nc.RemoteAddr(); a != nil && a.String() != "" && a.String() != "@" {
+		return a.String()
+	}
+	return "unix"
+}

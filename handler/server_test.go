@@ -1,0 +1,398 @@
+package handler_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/phpsessd/phpsessd/handler"
+	"github.com/phpsessd/phpsessd/internal/testenv"
+	"github.com/phpsessd/phpsessd/pgsess"
+	"github.com/rs/zerolog"
+)
+
+func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
+
+// env is a server on a Unix socket in front of a store on a fresh database.
+type env struct {
+	t     *testing.T
+	addr  string
+	dsn   string
+	store *pgsess.Store
+	srv   *handler.Server
+}
+
+func newEnv(t *testing.T, cfg handler.Config) *env {
+	t.Helper()
+	dsn := testenv.SharedPG(t).NewDatabase(t)
+	store, err := pgsess.Open(pgsess.Options{DSNs: []string{dsn}, CreateTable: true,
+		MaxLifetime: 1440 * time.Second, SynchronousCommit: true, Logger: zerolog.Nop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(store.Close)
+	if cfg.Version == "" {
+		cfg.Version = "test"
+	}
+	cfg.Logger = zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)
+	srv := handler.New(cfg, store)
+	addr := filepath.Join(t.TempDir(), "s.sock")
+	ln, err := net.Listen("unix", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+	})
+	return &env{t: t, addr: addr, dsn: dsn, store: store, srv: srv}
+}
+
+// client speaks the protocol like the PHP client does.
+type client struct {
+	t  *testing.T
+	nc net.Conn
+	br *bufio.Reader
+	id uint32
+}
+
+func (e *env) dial() *client {
+	e.t.Helper()
+	nc, err := net.Dial("unix", e.addr)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() { nc.Close() })
+	return &client{t: e.t, nc: nc, br: bufio.NewReader(nc)}
+}
+
+// hello opens a PHP request on a new connection.
+func (e *env) hello() *client {
+	c := e.dial()
+	c.ok(handler.OpHello, "1", "", "PHPSESSID", "192.0.2.7")
+	return c
+}
+
+func (c *client) send(op handler.Op, fields ...string) uint32 {
+	c.t.Helper()
+	c.id++
+	req := handler.Request{Op: op, ID: c.id}
+	for _, f := range fields {
+		req.Fields = append(req.Fields, []byte(f))
+	}
+	if _, err := c.nc.Write(handler.AppendRequest(nil, req)); err != nil {
+		c.t.Fatalf("write: %v", err)
+	}
+	return c.id
+}
+
+func (c *client) recv() handler.Reply {
+	c.t.Helper()
+	c.nc.SetReadDeadline(time.Now().Add(30 * time.Second))
+	payload, err := handler.ReadFrame(c.br, 64<<20)
+	if err != nil {
+		c.t.Fatalf("reading reply: %v", err)
+	}
+	rep, err := handler.ParseReply(payload)
+	if err != nil {
+		c.t.Fatalf("parsing reply: %v", err)
+	}
+	return rep
+}
+
+func (c *client) do(op handler.Op, fields ...string) handler.Reply {
+	c.t.Helper()
+	id := c.send(op, fields...)
+	rep := c.recv()
+	if rep.ID != id {
+		c.t.Fatalf("%s: reply id %d, want %d", op, rep.ID, id)
+	}
+	return rep
+}
+
+func (c *client) ok(op handler.Op, fields ...string) []string {
+	c.t.Helper()
+	rep := c.do(op, fields...)
+	if rep.Status != handler.StatusOK {
+		c.t.Fatalf("%s: status %s: %s", op, rep.Status, field(rep, 0))
+	}
+	var out []string
+	for _, f := range rep.Fields {
+		out = append(out, string(f))
+	}
+	return out
+}
+
+func (c *client) fails(want handler.Status, op handler.Op, fields ...string) string {
+	c.t.Helper()
+	rep := c.do(op, fields...)
+	if rep.Status != want {
+		c.t.Fatalf("%s: status %s, want %s (%s)", op, rep.Status, want, field(rep, 0))
+	}
+	return field(rep, 0)
+}
+
+// closed reports whether the daemon closed the connection.
+func (c *client) closed() bool {
+	c.nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, err := c.br.ReadByte()
+	return err == io.EOF
+}
+
+func field(rep handler.Reply, i int) string {
+	if i < len(rep.Fields) {
+		return string(rep.Fields[i])
+	}
+	return ""
+}
+
+func write(c *client, id, data string) {
+	c.t.Helper()
+	c.ok(handler.OpWrite, id, data, "", "0", "0", "0", "")
+}
+
+func rowData(t *testing.T, dsn, id string) (string, bool) {
+	t.Helper()
+	var data string
+	err := testenv.Conn(t, dsn).QueryRow(context.Background(),
+		"SELECT sess_data FROM php_session WHERE sess_id = $1", id).Scan(&data)
+	if err != nil {
+		return "", false
+	}
+	return data, true
+}
+
+const sid = "abcdefghijklmnopqrstuvwxyz012345"
+
+func TestReadWriteRoundTripsBinaryData(t *testing.T) {
+	e := newEnv(t, handler.Config{Locking: true})
+	c := e.hello()
+	if got := c.ok(handler.OpRead, sid); got[0] != "" || len(got) != 6 {
+		t.Fatalf("new session read %q", got)
+	}
+	data := "a|O:1:\"A\":1:{s:4:\"\x00A\x00p\";s:2:\"\xff\xfe\";}"
+	write(c, sid, data)
+	c.ok(handler.OpClose)
+	if got := c.ok(handler.OpRead, sid)[0]; got != data {
+		t.Fatalf("got %q: expected %q", got, data)
+	}
+	stored, _ := rowData(t, e.dsn, sid)
+	if !strings.HasPrefix(stored, "phpsessd:base64:") {
+		t.Fatalf("binary data stored as %q", stored)
+	}
+}
+
+func TestInvalidIDsAreRefusedAndTouchNothing(t *testing.T) {
+	e := newEnv(t, handler.Config{Locking: true})
+	c := e.hello()
+	write(c, sid, "x|i:1;")
+	for _, bad := range []string{"", "abc'; DROP TABLE php_session; --", "a b", strings.Repeat("a", 257), "é", "abc\x00"} {
+		c.fails(handler.StatusInvalidID, handler.OpRead, bad)
+		c.fails(handler.StatusInvalidID, handler.OpWrite, bad, "y|i:2;", "", "0", "0", "0", "")
+		c.fails(handler.StatusInvalidID, handler.OpDestroy, bad)
+		if got := c.ok(handler.OpValidateID, bad); got[0] != "0" {
+			t.Fatalf("VALIDATE_ID(%q) = %q", bad, got[0])
+		}
+	}
+	if got, _ := rowData(t, e.dsn, sid); got != "x|i:1;" {
+		t.Fatalf("row changed to %q", got)
+	}
+}
+
+func TestMalformedFramesGetAnErrorAndCloseTheConnection(t *testing.T) {
+	e := newEnv(t, handler.Config{Locking: true, MaxFrameSize: 1 << 16})
+	cases := map[string]struct {
+		frame []byte
+		want  handler.Status
+	}{
+		"oversize":       {binary.BigEndian.AppendUint32(nil, 1<<16+1), handler.StatusFrameTooLarge},
+		"short header":   {[]byte{0, 0, 0, 2, 1, 0}, handler.StatusBadFrame},
+		"field overruns": {[]byte{0, 0, 0, 9, 2, 0, 0, 0, 1, 0, 0, 0, 9}, handler.StatusBadFrame},
+		"before hello":   {handler.AppendRequest(nil, handler.Request{Op: handler.OpRead, ID: 1, Fields: [][]byte{[]byte(sid)}}), handler.StatusNotAuthenticated},
+		"bad version":    {handler.AppendRequest(nil, handler.Request{Op: handler.OpHello, ID: 1, Fields: [][]byte{[]byte("9"), nil, nil, nil}}), handler.StatusBadVersion},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			c := e.dial()
+			c.t = t
+			c.nc.Write(tc.frame)
+			rep := c.recv()
+			if rep.Status != tc.want {
+				t.Fatalf("status %s, want %s (%s)", rep.Status, tc.want, field(rep, 0))
+			}
+			if !c.closed() {
+				t.Fatal("connection left open")
+			}
+		})
+	}
+}
+
+func TestTruncatedFrameTimesOutWithoutHarm(t *testing.T) {
+	e := newEnv(t, handler.Config{Locking: true, FrameTimeout: 200 * time.Millisecond})
+	c := e.hello()
+	c.nc.Write([]byte{0, 0, 0, 50, 2}) // half a frame, then silence
+	rep := c.recv()
+	if rep.Status != handler.StatusBadFrame || !c.closed() {
+		t.Fatalf("status %s (%s), want BAD_FRAME and a closed connection", rep.Status, field(rep, 0))
+	}
+	e.hello().ok(handler.OpRead, sid) // the daemon still serves
+}
+
+func TestUnknownOperationKeepsTheConnection(t *testing.T) {
+	e := newEnv(t, handler.Config{Locking: true})
+	c := e.hello()
+	c.fails(handler.StatusUnknownOp, handler.Op(200))
+	c.fails(handler.StatusBadRequest, handler.OpRead)
+	c.ok(handler.OpRead, sid)
+}
+
+func TestSecretIsRequiredWhenConfigured(t *testing.T) {
+	e := newEnv(t, handler.Config{Locking: true, Secret: "s3cret"})
+	c := e.dial()
+	if msg := c.fails(handler.StatusAuthFailed, handler.OpHello, "1", "wrong", "PHPSESSID", ""); strings.Contains(msg, "s3cret") {
+		t.Fatalf("error message leaks the secret: %q", msg)
+	}
+	if !c.closed() {
+		t.Fatal("connection left open after a wrong secret")
+	}
+	e.dial().ok(handler.OpHello, "1", "s3cret", "PHPSESSID", "")
+}
+
+func TestLockSerialisesConcurrentIncrements(t *testing.T) {
+	e := newEnv(t, handler.Config{Locking: true})
+	const workers, rounds = 16, 10
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := e.dial()
+			for range rounds {
+				c.ok(handler.OpHello, "1", "", "PHPSESSID", "")
+				n, _ := strconv.Atoi(c.ok(handler.OpRead, sid)[0])
+				write(c, sid, strconv.Itoa(n+1))
+				c.ok(handler.OpClose)
+			}
+		}()
+	}
+	wg.Wait()
+	if got, _ := rowData(t, e.dsn, sid); got != strconv.Itoa(workers*rounds) {
+		t.Fatalf("counter %s: expected %d", got, workers*rounds)
+	}
+}
+
+func TestLockWaitTimesOutWithClearError(t *testing.T) {
+	e := newEnv(t, handler.Config{Locking: true, LockTimeout: 300 * time.Millisecond})
+	holder := e.hello()
+	holder.ok(handler.OpRead, sid)
+	msg := e.hello().fails(handler.StatusLockTimeout, handler.OpRead, sid)
+	if !strings.Contains(msg, "locked") {
+		t.Fatalf("message %q", msg)
+	}
+}
+
+func TestLockIsReleasedWhenTheClientDisconnects(t *testing.T) {
+	e := newEnv(t, handler.Config{Locking: true, LockTimeout: time.Minute})
+	holder := e.hello()
+	holder.ok(handler.OpRead, sid)
+	holder.nc.Close()
+	e.hello().ok(handler.OpRead, sid) // would wait a minute if the lock stayed
+}
+
+func TestHelloReleasesTheLockOfAnAbandonedRequest(t *testing.T) {
+	e := newEnv(t, handler.Config{Locking: true, LockTimeout: time.Minute})
+	c := e.hello()
+	c.ok(handler.OpRead, sid) // the PHP request dies here without CLOSE
+	c.ok(handler.OpHello, "1", "", "PHPSESSID", "")
+	e.hello().ok(handler.OpRead, sid)
+}
+
+func TestNewFrameCancelsAPendingLockWait(t *testing.T) {
+	e := newEnv(t, handler.Config{Locking: true, LockTimeout: time.Minute})
+	e.hello().ok(handler.OpRead, sid)
+	c := e.hello()
+	first := c.send(handler.OpRead, sid) // waits for the lock; the request gives up
+	second := c.send(handler.OpHello, "1", "", "PHPSESSID", "")
+	if rep := c.recv(); rep.ID != first || rep.Status != handler.StatusCancelled {
+		t.Fatalf("first reply: id %d status %s, want id %d CANCELLED", rep.ID, rep.Status, first)
+	}
+	if rep := c.recv(); rep.ID != second || rep.Status != handler.StatusOK {
+		t.Fatalf("second reply: id %d status %s", rep.ID, rep.Status)
+	}
+}
+
+func TestShortCircuitSkipsUnchangedWrites(t *testing.T) {
+	e := newEnv(t, handler.Config{Locking: true, ShortCircuit: true})
+	c := e.hello()
+	c.ok(handler.OpRead, sid)
+	write(c, sid, "a|i:1;")
+	c.ok(handler.OpClose)
+	conn := testenv.Conn(t, e.dsn)
+	counter := func() (n int) {
+		conn.QueryRow(context.Background(), "SELECT sess_counter FROM php_session WHERE sess_id = $1", sid).Scan(&n)
+		return n
+	}
+	c.ok(handler.OpHello, "1", "", "PHPSESSID", "")
+	c.ok(handler.OpRead, sid)
+	write(c, sid, "a|i:1;")
+	c.ok(handler.OpUpdateTimestamp, sid)
+	c.ok(handler.OpClose)
+	if n := counter(); n != 1 {
+		t.Fatalf("counter %d after an unchanged write: expected 1", n)
+	}
+	c.ok(handler.OpHello, "1", "", "PHPSESSID", "")
+	c.ok(handler.OpRead, sid)
+	c.ok(handler.OpWrite, sid, "a|i:1;", "custom", "0", "0", "0", "")
+	if n := counter(); n != 2 {
+		t.Fatalf("counter %d after a custom field change: expected 2", n)
+	}
+}
+
+func TestStatusAndInfoAreJSON(t *testing.T) {
+	e := newEnv(t, handler.Config{Locking: true})
+	c := e.hello()
+	if got := c.ok(handler.OpInfo, sid)[0]; got != "null" {
+		t.Fatalf("INFO of a missing session: %s", got)
+	}
+	c.ok(handler.OpRead, sid)
+	c.ok(handler.OpWrite, sid, "a|i:1;", "cf", "1", "2", "3", "oops")
+	info := c.ok(handler.OpInfo, sid)[0]
+	for _, want := range []string{`"counter":1`, `"custom":"cf"`, `"error":1`, `"warning":2`, `"notice":3`, `"err_message":"oops"`, `"addr_created":"192.0.2.7"`, `"data_size":6`} {
+		if !strings.Contains(info, want) {
+			t.Errorf("INFO %s lacks %s", info, want)
+		}
+	}
+	if st := c.ok(handler.OpStatus)[0]; !strings.Contains(st, `"locking":true`) || !strings.Contains(st, `"up":true`) {
+		t.Fatalf("STATUS %s", st)
+	}
+}
+
+func TestDatabaseDownGivesAnErrorNotACrash(t *testing.T) {
+	store, err := pgsess.Open(pgsess.Options{DSNs: []string{"host=127.0.0.1 port=1 user=nobody dbname=x connect_timeout=2"},
+		CreateTable: true, Logger: zerolog.Nop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	srv := handler.New(handler.Config{Version: "test", Locking: true, Logger: zerolog.Nop()}, store)
+	addr := filepath.Join(t.TempDir(), "s.sock")
+	ln, _ := net.Listen("unix", addr)
+	go srv.Serve(ln)
+	defer srv.Shutdown(context.Background())
+	e := &env{t: t, addr: addr}
+	c := e.hello()
+	c.fails(handler.StatusDBUnavailable, handler.OpRead, sid)
+	c.fails(handler.StatusDBUnavailable, handler.OpWrite, sid, "a|i:1;", "", "0", "0", "0", "")
+	c.ok(handler.OpClose)
+}

@@ -1,0 +1,274 @@
+// Package testenv starts the real parts phpsessd's tests run against: a throw-away
+// PostgreSQL cluster, a PHP-FPM pool with the PHP client, and phpsessd daemons. Nothing
+// is mocked.
+//
+// Servers are shared by the tests of one package and stopped by Main, which each test
+// package calls from its TestMain. When PHPSESSD_TEST_PGURL names a superuser
+// connection string (make test sets it), that server is used instead of starting one.
+package testenv
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// PGBin is where Debian installs PostgreSQL 15's server binaries.
+const PGBin = "/usr/lib/postgresql/15/bin"
+
+var (
+	stopMu sync.Mutex
+	stops  []func()
+)
+
+// atExit registers f to run when Main returns, in reverse order.
+func atExit(f func()) {
+	stopMu.Lock()
+	stops = append(stops, f)
+	stopMu.Unlock()
+}
+
+// Main runs the package's tests and then stops every server the tests started.
+func Main(m *testing.M) int {
+	code := m.Run()
+	stopMu.Lock()
+	defer stopMu.Unlock()
+	for i := len(stops) - 1; i >= 0; i-- {
+		stops[i]()
+	}
+	return code
+}
+
+// PG is a PostgreSQL server.
+type PG struct {
+	Host string
+	Port int
+	// Dir is the data directory of a cluster this package started, else "".
+	Dir    string
+	cmd    *exec.Cmd
+	exited chan struct{}
+}
+
+// AdminDSN is a superuser connection string for database db.
+func (pg *PG) AdminDSN(db string) string {
+	return fmt.Sprintf("host=%s port=%d user=postgres dbname=%s sslmode=disable", pg.Host, pg.Port, db)
+}
+
+var (
+	sharedPG     *PG
+	sharedPGErr  error
+	sharedPGOnce sync.Once
+	dbSeq        atomic.Int64
+)
+
+// SharedPG returns the package's PostgreSQL server, starting it on first use.
+func SharedPG(tb testing.TB) *PG {
+	tb.Helper()
+	sharedPGOnce.Do(func() {
+		if url := os.Getenv("PHPSESSD_TEST_PGURL"); url != "" {
+			cfg, err := pgx.ParseConfig(url)
+			if err != nil {
+				sharedPGErr = fmt.Errorf("PHPSESSD_TEST_PGURL: %w", err)
+				return
+			}
+			sharedPG = &PG{Host: cfg.Host, Port: int(cfg.Port)}
+			return
+		}
+		sharedPG, sharedPGErr = StartPG()
+		if sharedPGErr == nil {
+			atExit(sharedPG.Stop)
+		}
+	})
+	if sharedPGErr != nil {
+		tb.Fatalf("PostgreSQL: %v", sharedPGErr)
+	}
+	return sharedPG
+}
+
+// StartPG initialises and starts a new cluster in a new temporary directory, on a free
+// loopback port. As root, the cluster runs as the postgres user, since PostgreSQL
+// refuses to run as root. Stop stops it and removes the directory.
+func StartPG() (*PG, error) {
+	if _, err := os.Stat(filepath.Join(PGBin, "postgres")); err != nil {
+		return nil, fmt.Errorf("PostgreSQL 15 server binaries not found in %s (apt-get install postgresql-15)", PGBin)
+	}
+	dir, err := os.MkdirTemp("", "phpsessd-pg-")
+	if err != nil {
+		return nil, err
+	}
+	cred, err := pgCredential()
+	if err != nil {
+		return nil, err
+	}
+	if cred != nil {
+		if err := os.Chown(dir, int(cred.Uid), int(cred.Gid)); err != nil {
+			return nil, err
+		}
+	}
+	data := filepath.Join(dir, "data")
+	initdb := exec.Command(filepath.Join(PGBin, "initdb"), "-D", data, "-U", "postgres", "-A", "trust",
+		"-E", "UTF8", "--locale=C", "--no-sync")
+	initdb.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+	if out, err := initdb.CombinedOutput(); err != nil {
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("initdb: %v\n%s", err, out)
+	}
+	port, err := FreePort()
+	if err != nil {
+		return nil, err
+	}
+	pg := &PG{Host: "127.0.0.1", Port: port, Dir: dir}
+	if err := pg.start(); err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	return pg, nil
+}
+
+// start runs the postmaster and waits until it accepts connections.
+func (pg *PG) start() error {
+	cred, err := pgCredential()
+	if err != nil {
+		return err
+	}
+	logf, err := os.OpenFile(filepath.Join(pg.Dir, "postgres.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o666)
+	if err != nil {
+		return err
+	}
+	defer logf.Close()
+	cmd := exec.Command(filepath.Join(PGBin, "postgres"), "-D", filepath.Join(pg.Dir, "data"),
+		"-p", strconv.Itoa(pg.Port), "-k", pg.Dir, "-c", "listen_addresses=127.0.0.1",
+		"-c", "fsync=off", "-c", "max_connections=300", "-c", "shared_buffers=64MB")
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGKILL, Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	pg.cmd, pg.exited = cmd, make(chan struct{})
+	go func() { cmd.Wait(); close(pg.exited) }()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		conn, err := pgx.Connect(context.Background(), pg.AdminDSN("postgres"))
+		if err == nil {
+			conn.Close(context.Background())
+			return nil
+		}
+		if time.Now().After(deadline) {
+			log, _ := os.ReadFile(filepath.Join(pg.Dir, "postgres.log"))
+			cmd.Process.Kill()
+			return fmt.Errorf("postgres did not accept connections: %v\n%s", err, log)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Stop stops a cluster started by StartPG and removes its directory.
+func (pg *PG) Stop() {
+	if pg.cmd == nil {
+		return
+	}
+	pg.cmd.Process.Signal(syscall.SIGINT) // fast shutdown
+	select {
+	case <-pg.exited:
+	case <-time.After(10 * time.Second):
+		syscall.Kill(-pg.cmd.Process.Pid, syscall.SIGKILL)
+	}
+	os.RemoveAll(pg.Dir)
+}
+
+// NewDatabase creates an empty database for one test, dropped when the test ends, and
+// returns a superuser connection string for it.
+func (pg *PG) NewDatabase(tb testing.TB) string {
+	tb.Helper()
+	name := fmt.Sprintf("t%d_%d", os.Getpid(), dbSeq.Add(1))
+	pg.Exec(tb, "postgres", "CREATE DATABASE "+name)
+	tb.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		conn, err := pgx.Connect(ctx, pg.AdminDSN("postgres"))
+		if err != nil {
+			return
+		}
+		defer conn.Close(ctx)
+		conn.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+	})
+	return pg.AdminDSN(name)
+}
+
+// Exec runs SQL statements as superuser in database db, failing the test on error.
+func (pg *PG) Exec(tb testing.TB, db, sql string, args ...any) {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, pg.AdminDSN(db))
+	if err != nil {
+		tb.Fatalf("connect %s: %v", db, err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, sql, args...); err != nil {
+		tb.Fatalf("%s: %v", firstLine(sql), err)
+	}
+}
+
+// Conn opens a connection to dsn, closed when the test ends.
+func Conn(tb testing.TB, dsn string) *pgx.Conn {
+	tb.Helper()
+	conn, err := pgx.Connect(context.Background(), dsn)
+	if err != nil {
+		tb.Fatalf("connect: %v", err)
+	}
+	tb.Cleanup(func() { conn.Close(context.Background()) })
+	return conn
+}
+
+// DBName returns the dbname of a keyword=value connection string.
+func DBName(dsn string) string {
+	for _, kv := range strings.Fields(dsn) {
+		if v, ok := strings.CutPrefix(kv, "dbname="); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(strings.TrimSpace(s), "\n")
+	return line
+}
+
+// pgCredential is the postgres user when running as root, else nil (the current user).
+func pgCredential() (*syscall.Credential, error) {
+	if os.Geteuid() != 0 {
+		return nil, nil
+	}
+	u, err := user.Lookup("postgres")
+	if err != nil {
+		return nil, fmt.Errorf("running as root needs the postgres user: %w", err)
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
+}
+
+// FreePort returns a loopback TCP port that was free a moment ago.
+func FreePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}

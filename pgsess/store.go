@@ -1,0 +1,415 @@
+// Package pgsess keeps PHP sessions in PostgreSQL, in the php_session table of the
+// session_pgsql extension. It is the only package of phpsessd that speaks SQL.
+//
+// The table layout is the extension's (extra columns and indexes are allowed, the
+// original columns must exist):
+//
+//	CREATE TABLE php_session (
+//	  sess_id text PRIMARY KEY, sess_name text, sess_data text,
+//	  sess_created integer, sess_modified integer, sess_expire integer,
+//	  sess_addr_created text, sess_addr_modified text, sess_counter integer,
+//	  sess_error integer, sess_warning integer, sess_notice integer,
+//	  sess_err_message text, sess_custom text);
+//
+// Times are Unix seconds and sess_expire = sess_modified + the configured lifetime.
+// sess_data, sess_custom and sess_err_message hold plain text as is and anything else
+// (NUL bytes, invalid UTF-8) in a reversible base64 form; see binaryPrefix.
+//
+// The store needs only SELECT, INSERT, UPDATE and DELETE on the table (and CREATE on the
+// schema when CreateTable is set); it never relies on a unique index, so tables created
+// by old versions of the extension without a primary key keep working.
+package pgsess
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/rs/zerolog"
+)
+
+// Options configure a Store.
+type Options struct {
+	// DSNs are libpq connection strings (keyword=value or URLs), one per server.
+	// Only one server is supported for now.
+	DSNs []string
+	// Password is used for servers whose connection string, PGPASSWORD and PGPASSFILE
+	// give none. It is never logged.
+	Password string
+	// Table is the session table, optionally schema-qualified ("php_session").
+	Table string
+	// CreateTable creates the table (and an index on sess_expire) when it is missing.
+	CreateTable bool
+	// KeepExpired keeps an expired row's metadata (counter, creation time and address,
+	// custom field, error counters) and drops only its data. Off: the expired row is
+	// deleted and the next write inserts a fresh one.
+	KeepExpired bool
+	// MaxLifetime is session.gc_maxlifetime: sess_expire = sess_modified + MaxLifetime.
+	MaxLifetime time.Duration
+	// SynchronousCommit off sets synchronous_commit=off on the store's connections: a
+	// crash of PostgreSQL may then lose the last writes acknowledged to PHP.
+	SynchronousCommit bool
+	// MaxConns bounds the connection pool; 0 means pgxpool's default.
+	MaxConns int32
+	// Logger receives connection and maintenance events, never session data.
+	Logger zerolog.Logger
+}
+
+// Meta is what a session row holds besides its data that PHP code can change: the
+// custom field and the error counters of session_pgsql_set_field and
+// session_pgsql_add_error.
+type Meta struct {
+	Custom     string
+	Error      int64
+	Warning    int64
+	Notice     int64
+	ErrMessage string
+}
+
+// Session is one row of the session table.
+type Session struct {
+	ID           string
+	Name         string
+	Data         []byte
+	Created      int64
+	Modified     int64
+	Expire       int64
+	AddrCreated  string
+	AddrModified string
+	Counter      int64
+	Meta
+}
+
+// Write is what WRITE stores: the data and meta of one session, from one client.
+type Write struct {
+	ID   string
+	Name string
+	Data []byte
+	Meta
+	// Addr is the client's REMOTE_ADDR; it becomes sess_addr_modified, and
+	// sess_addr_created for a new row.
+	Addr string
+}
+
+// ErrUnavailable wraps errors that come from not reaching the database (as opposed to
+// the database refusing a statement).
+var ErrUnavailable = errors.New("database unavailable")
+
+// Store reads and writes sessions. Its methods are safe for concurrent use. They take a
+// context that bounds how long they may wait for a connection and for PostgreSQL.
+type Store struct {
+	opts Options
+	log  zerolog.Logger
+	sql  statements
+	now  func() time.Time
+
+	pool  *pgxpool.Pool
+	desc  string // the server, without password, for logs and status
+	table string // the quoted table identifier
+
+	initMu sync.Mutex
+	inited bool
+}
+
+// Open prepares a Store. It does not wait for the database: a server that is down
+// makes the methods return ErrUnavailable until it is back. Call Ready to wait for it.
+func Open(opts Options) (*Store, error) {
+	if len(opts.DSNs) != 1 {
+		return nil, fmt.Errorf("pgsess: exactly one server is supported, got %d", len(opts.DSNs))
+	}
+	if opts.Table == "" {
+		opts.Table = "php_session"
+	}
+	cfg, err := pgxpool.ParseConfig(opts.DSNs[0])
+	if err != nil {
+		// pgconn's parse errors never echo the password.
+		return nil, fmt.Errorf("pgsess: session_pgsql.db: %w", err)
+	}
+	if cfg.ConnConfig.Password == "" && opts.Password != "" {
+		cfg.ConnConfig.Password = opts.Password
+	}
+	if opts.MaxConns > 0 {
+		cfg.MaxConns = opts.MaxConns
+	}
+	rp := cfg.ConnConfig.RuntimeParams
+	if rp["application_name"] == "" {
+		rp["application_name"] = "phpsessd"
+	}
+	if !opts.SynchronousCommit {
+		rp["synchronous_commit"] = "off"
+	}
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	if err != nil {
+		return nil, fmt.Errorf("pgsess: %w", err)
+	}
+	s := &Store{
+		opts:  opts,
+		log:   opts.Logger,
+		sql:   newStatements(tableIdent(opts.Table)),
+		table: tableIdent(opts.Table),
+		now:   time.Now,
+		pool:  pool,
+		desc:  describe(cfg.ConnConfig),
+	}
+	return s, nil
+}
+
+// Close closes the connections. The Store must not be used afterwards.
+func (s *Store) Close() { s.pool.Close() }
+
+// Ready waits until the database answers and the table is usable, retrying with
+// exponential backoff (logged) until ctx ends.
+func (s *Store) Ready(ctx context.Context) error {
+	delay := 100 * time.Millisecond
+	for {
+		err := s.init(ctx)
+		if err == nil {
+			return nil
+		}
+		s.log.Warn().Err(err).Str("server", s.desc).Dur("retry_in", delay).Msg("database not ready")
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(delay):
+		}
+		delay = min(delay*2, 10*time.Second)
+	}
+}
+
+// init checks (and with CreateTable creates) the table once per Store.
+func (s *Store) init(ctx context.Context) error {
+	s.initMu.Lock()
+	defer s.initMu.Unlock()
+	if s.inited {
+		return nil
+	}
+	var exists bool
+	if err := s.pool.QueryRow(ctx, s.sql.tableExists, s.table).Scan(&exists); err != nil {
+		return s.wrap(err)
+	}
+	if !exists {
+		if !s.opts.CreateTable {
+			return fmt.Errorf("pgsess: table %s does not exist and session_pgsql.create_table is off", s.opts.Table)
+		}
+		if _, err := s.pool.Exec(ctx, s.sql.createTable); err != nil {
+			return s.wrap(err)
+		}
+		s.log.Info().Str("table", s.opts.Table).Str("server", s.desc).Msg("created session table")
+	}
+	s.inited = true
+	s.log.Info().Str("server", s.desc).Msg("database ready")
+	return nil
+}
+
+// Read returns the session with the given id, or nil when there is none.
+//
+// An expired session (sess_expire in the past) is handled as KeepExpired says: off, its
+// row is deleted and Read returns nil; on, Read returns the row with Data nil, so the
+// next Write keeps its metadata.
+func (s *Store) Read(ctx context.Context, id string) (*Session, error) {
+	if err := s.init(ctx); err != nil {
+		return nil, err
+	}
+	sess, err := s.get(ctx, id)
+	if err != nil || sess == nil {
+		return nil, err
+	}
+	if sess.Expire >= s.now().Unix() || sess.Expire == 0 {
+		return sess, nil
+	}
+	if s.opts.KeepExpired {
+		sess.Data = nil
+		return sess, nil
+	}
+	if _, err := s.pool.Exec(ctx, s.sql.delete, id); err != nil {
+		return nil, s.wrap(err)
+	}
+	return nil, nil
+}
+
+// Info returns the session row as stored, expired or not, or nil when there is none.
+func (s *Store) Info(ctx context.Context, id string) (*Session, error) {
+	if err := s.init(ctx); err != nil {
+		return nil, err
+	}
+	return s.get(ctx, id)
+}
+
+func (s *Store) get(ctx context.Context, id string) (*Session, error) {
+	sess := &Session{ID: id}
+	var data, custom, msg string
+	var expire *int64
+	err := s.pool.QueryRow(ctx, s.sql.read, id).Scan(
+		&sess.Name, &data, &sess.Created, &sess.Modified, &expire,
+		&sess.AddrCreated, &sess.AddrModified, &sess.Counter,
+		&sess.Error, &sess.Warning, &sess.Notice, &msg, &custom)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, s.wrap(err)
+	}
+	if expire != nil {
+		sess.Expire = *expire
+	}
+	sess.Data = decodeText(data)
+	sess.Custom = string(decodeText(custom))
+	sess.ErrMessage = string(decodeText(msg))
+	return sess, nil
+}
+
+// Write stores w, creating the row if it is missing: a new row gets sess_created and
+// sess_addr_created and a counter of 1, an existing one has its counter incremented.
+// sess_modified is now and sess_expire now + MaxLifetime.
+func (s *Store) Write(ctx context.Context, w Write) error {
+	if err := s.init(ctx); err != nil {
+		return err
+	}
+	now := s.now().Unix()
+	args := []any{w.ID, w.Name, encodeText(w.Data), now, now + s.lifetime(), w.Addr,
+		w.Error, w.Warning, w.Notice, encodeText([]byte(w.ErrMessage)), encodeText([]byte(w.Custom))}
+	_, err := s.pool.Exec(ctx, s.sql.write, args...)
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "23505" {
+		// Another writer inserted the row between our UPDATE and INSERT (possible only
+		// without locking); now the UPDATE branch applies.
+		_, err = s.pool.Exec(ctx, s.sql.write, args...)
+	}
+	return s.wrap(err)
+}
+
+// Touch refreshes sess_modified, sess_expire, sess_addr_modified and the counter
+// without changing data or meta (PHP's lazy_write). A missing row is created empty, as
+// PHP's files handler creates the file, so that use_strict_mode accepts the id later.
+func (s *Store) Touch(ctx context.Context, id, name, addr string) error {
+	if err := s.init(ctx); err != nil {
+		return err
+	}
+	now := s.now().Unix()
+	tag, err := s.pool.Exec(ctx, s.sql.touch, id, now, now+s.lifetime(), addr)
+	if err != nil {
+		return s.wrap(err)
+	}
+	if tag.RowsAffected() == 0 {
+		return s.Write(ctx, Write{ID: id, Name: name, Addr: addr})
+	}
+	return nil
+}
+
+// Destroy deletes the session. Deleting a missing session is not an error.
+func (s *Store) Destroy(ctx context.Context, id string) error {
+	if err := s.init(ctx); err != nil {
+		return err
+	}
+	_, err := s.pool.Exec(ctx, s.sql.delete, id)
+	return s.wrap(err)
+}
+
+// Exists reports whether a session with this id exists and has not expired (PHP's
+// validateId for use_strict_mode).
+func (s *Store) Exists(ctx context.Context, id string) (bool, error) {
+	if err := s.init(ctx); err != nil {
+		return false, err
+	}
+	var ok bool
+	err := s.pool.QueryRow(ctx, s.sql.exists, id, s.now().Unix()).Scan(&ok)
+	return ok, s.wrap(err)
+}
+
+// GC removes expired sessions and returns how many rows it touched: it deletes them, or
+// with KeepExpired empties their data and keeps the rows.
+func (s *Store) GC(ctx context.Context) (int64, error) {
+	if err := s.init(ctx); err != nil {
+		return 0, err
+	}
+	q := s.sql.gcDelete
+	if s.opts.KeepExpired {
+		q = s.sql.gcKeep
+	}
+	tag, err := s.pool.Exec(ctx, q, s.now().Unix())
+	if err != nil {
+		return 0, s.wrap(err)
+	}
+	return tag.RowsAffected(), nil
+}
+
+// RunGC runs GC every interval until ctx ends, logging what it removed.
+func (s *Store) RunGC(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		n, err := s.GC(ctx)
+		if err != nil {
+			s.log.Warn().Err(err).Msg("garbage collection failed")
+			continue
+		}
+		s.log.Info().Int64("sessions", n).Msg("garbage collection")
+	}
+}
+
+// Reset closes every connection of the pool; the next operations open new ones
+// (session_pgsql_reset).
+func (s *Store) Reset() { s.pool.Reset() }
+
+// ServerStatus describes one database server for session_pgsql_status.
+type ServerStatus struct {
+	Server    string `json:"server"`
+	Up        bool   `json:"up"`
+	Ready     bool   `json:"ready"`
+	Conns     int32  `json:"conns"`
+	IdleConns int32  `json:"idle_conns"`
+}
+
+// Status reports the servers' state. It pings each server, bounded by ctx.
+func (s *Store) Status(ctx context.Context) []ServerStatus {
+	st := s.pool.Stat()
+	s.initMu.Lock()
+	ready := s.inited
+	s.initMu.Unlock()
+	return []ServerStatus{{
+		Server:    s.desc,
+		Up:        s.pool.Ping(ctx) == nil,
+		Ready:     ready,
+		Conns:     st.TotalConns(),
+		IdleConns: st.IdleConns(),
+	}}
+}
+
+func (s *Store) lifetime() int64 { return int64(s.opts.MaxLifetime / time.Second) }
+
+// wrap marks errors of reaching the database with ErrUnavailable and keeps PostgreSQL's
+// own message (never its detail, which may quote row values).
+func (s *Store) wrap(err error) error {
+	if err == nil {
+		return nil
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return fmt.Errorf("pgsess: %s (SQLSTATE %s)", pgErr.Message, pgErr.Code)
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return fmt.Errorf("%w: %s: %v", ErrUnavailable, s.desc, err)
+}
+
+// describe names a server for humans: user@host:port/dbname, without the password.
+func describe(c *pgx.ConnConfig) string {
+	return fmt.Sprintf("%s@%s:%d/%s", c.User, c.Host, c.Port, c.Database)
+}
+
+// tableIdent quotes a possibly schema-qualified table name.
+func tableIdent(table string) string {
+	return pgx.Identifier(strings.Split(table, ".")).Sanitize()
+}
