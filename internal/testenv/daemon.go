@@ -178,3 +178,16 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// ShortTempDir is a new temporary directory, removed when the test ends, with a path
+// short enough for Unix socket addresses (t.TempDir's can exceed their 108 bytes).
+func ShortTempDir(tb testing.TB) string {
+	tb.Helper()
+	dir, err := os.MkdirTemp("", "ps")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	os.Chmod(dir, 0o755)
+	tb.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
+}

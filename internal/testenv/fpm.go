@@ -217,6 +217,9 @@ func (w *Web) addParams(inner gofast.SessionHandler) gofast.SessionHandler {
 	}
 }
 
+// defaultPHPValue restates the pool's php.ini for the settings tests change per request.
+const defaultPHPValue = "session.use_strict_mode=0;session.lazy_write=1"
+
 // Browser is one visitor with its own cookie jar.
 type Browser struct {
 	web    *Web
@@ -238,9 +241,9 @@ func (b *Browser) Get(tb testing.TB, path string) (int, string) {
 	if err != nil {
 		tb.Fatalf("GET %s: %v", path, err)
 	}
-	if b.PHPValue != "" {
-		req.Header.Set("X-PHP-Value", b.PHPValue)
-	}
+	// FPM keeps PHP_VALUE settings in the worker for later requests, so every request
+	// states the settings tests vary, defaults first.
+	req.Header.Set("X-PHP-Value", defaultPHPValue+";"+b.PHPValue)
 	resp, err := b.client.Do(req)
 	if err != nil {
 		tb.Fatalf("GET %s: %v", path, err)

@@ -1,0 +1,312 @@
+package e2e
+
+import (
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/phpsessd/phpsessd/internal/testenv"
+)
+
+func TestCounterRowFollowsSessionPgsqlLayout(t *testing.T) {
+	s := newSite(t, "session.gc_maxlifetime = 1000\n")
+	b := s.web.Browser()
+	before := time.Now().Unix()
+	for i := 1; i <= 3; i++ {
+		if n := s.mustGet(b, "do=count").int("n"); n != i {
+			t.Fatalf("visit %d: counter %d", i, n)
+		}
+	}
+	id := b.Cookie("PHPSESSID")
+	r, ok := s.row(id)
+	if !ok {
+		t.Fatalf("no row for session %q", id)
+	}
+	if r.Name != "PHPSESSID" || r.Data != "n|i:3;" || r.Counter != 3 {
+		t.Fatalf("row %+v", r)
+	}
+	if r.Created < before || r.Modified < r.Created || r.Expire != r.Modified+1000 {
+		t.Fatalf("times created %d modified %d expire %d (started %d): expire must be modified+1000", r.Created, r.Modified, r.Expire, before)
+	}
+	if r.AddrCreated != "127.0.0.1" || r.AddrModified != "127.0.0.1" {
+		t.Fatalf("addresses %q %q", r.AddrCreated, r.AddrModified)
+	}
+}
+
+func TestRowWrittenByTheOldExtensionReadsBack(t *testing.T) {
+	s := newSite(t, "")
+	id := "oldextensionrow0123456789abcdef"
+	now := time.Now().Unix()
+	s.exec(`INSERT INTO php_session VALUES ($1, 'PHPSESSID', 'n|i:41;user|s:3:"bob";', $2, $2, $3, '10.0.0.1', '10.0.0.1', 7, 0, 0, 0, NULL, NULL)`,
+		id, now-100, now+1000)
+	b := s.web.Browser()
+	b.SetCookie("PHPSESSID", id)
+	if n := s.mustGet(b, "do=count").int("n"); n != 42 {
+		t.Fatalf("counter %d: expected 42", n)
+	}
+	r, _ := s.row(id)
+	if r.Data != `n|i:42;user|s:3:"bob";` || r.Counter != 8 || r.Created != now-100 || r.AddrCreated != "10.0.0.1" {
+		t.Fatalf("row %+v", r)
+	}
+}
+
+func TestBinaryDataRoundTripsAndPlainTextStaysPlain(t *testing.T) {
+	s := newSite(t, "")
+	b := s.web.Browser()
+	set := s.mustGet(b, "do=binary&set=1")
+	got := s.mustGet(b, "do=binary")
+	if got.str("raw_hex") != "000180ff20656e64" || got.str("secret_hex") != "00fffe" {
+		t.Fatalf("read back raw %s secret %s", got.str("raw_hex"), got.str("secret_hex"))
+	}
+	if got.str("encoded_hex") != set.str("encoded_hex") {
+		t.Fatalf("session_encode() differs after the round trip:\n%s\n%s", set.str("encoded_hex"), got.str("encoded_hex"))
+	}
+	r, _ := s.row(b.Cookie("PHPSESSID"))
+	raw, _ := hex.DecodeString(got.str("encoded_hex"))
+	if !strings.HasPrefix(r.Data, "phpsessd:base64:") || strings.Contains(r.Data, "\x00") {
+		t.Fatalf("binary session stored as %q (session is %q)", r.Data, raw)
+	}
+
+	plain := s.web.Browser()
+	s.mustGet(plain, "do=count")
+	if r, _ := s.row(plain.Cookie("PHPSESSID")); r.Data != "n|i:1;" {
+		t.Fatalf("plain session stored as %q", r.Data)
+	}
+}
+
+func TestSixteenConcurrentRequestsOnOneSessionLoseNoIncrement(t *testing.T) {
+	s := newSite(t, "")
+	b := s.web.Browser()
+	s.mustGet(b, "do=count")
+	var wg sync.WaitGroup
+	errs := make(chan string, 16)
+	for range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if p := s.get(b, "do=count&sleep=5"); !p.ok() || p.warnings() != "" {
+				errs <- fmt.Sprintf("ok=%v warnings=%s", p["ok"], p.warnings())
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
+	}
+	if r, _ := s.row(b.Cookie("PHPSESSID")); r.Data != "n|i:17;" {
+		t.Fatalf("data %q after 17 increments", r.Data)
+	}
+}
+
+func TestLockingOffRestoresLockFreeBehaviour(t *testing.T) {
+	s := newSite(t, "session_pgsql.locking = off\n")
+	b := s.web.Browser()
+	s.mustGet(b, "do=count")
+	// Two overlapping requests both read n=1: without a lock one increment is lost,
+	// which is how the original extension behaved.
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Add(1)
+		go func() { defer wg.Done(); s.mustGet(b, "do=count&sleep=300") }()
+	}
+	wg.Wait()
+	if r, _ := s.row(b.Cookie("PHPSESSID")); r.Data != "n|i:2;" {
+		t.Fatalf("data %q: expected the lost update of lock-free mode", r.Data)
+	}
+}
+
+func TestLockIsReleasedWhenTheRequestEndsWithoutClosing(t *testing.T) {
+	s := newSite(t, "session_pgsql.lock_timeout = 60\n")
+	for _, do := range []string{"fatal", "exit"} {
+		t.Run(do, func(t *testing.T) {
+			b := s.web.Browser()
+			s.mustGet(b, "do=count")
+			s.get(b, "do="+do)
+			// Every worker of the pool must be able to take the lock at once.
+			for range 8 {
+				p := s.mustGet(b, "do=read")
+				if p.warnings() != "" {
+					t.Fatal(p.warnings())
+				}
+			}
+		})
+	}
+}
+
+func TestLockOfARequestThatNeverClosedIsReleasedAtItsEnd(t *testing.T) {
+	s := newSite(t, "session_pgsql.lock_timeout = 10\n")
+	b := s.web.Browser()
+	s.mustGet(b, "do=count")
+	s.mustGet(s.web.Browser(), "do=abandon&id="+b.Cookie("PHPSESSID"))
+	// Whichever worker serves these, none may wait for the abandoned lock.
+	for i := range 6 {
+		if n := s.mustGet(b, "do=count").int("n"); n != 2+i {
+			t.Fatalf("counter %d", n)
+		}
+	}
+}
+
+func TestLockWaitTimeoutIsAWarningNotAHang(t *testing.T) {
+	s := newSite(t, "session_pgsql.lock_timeout = 1\n")
+	b := s.web.Browser()
+	s.mustGet(b, "do=count")
+	done := make(chan struct{})
+	go func() { defer close(done); s.get(b, "do=count&sleep=4000") }()
+	time.Sleep(500 * time.Millisecond)
+	p := s.get(b, "do=count")
+	<-done
+	if p.ok() || !strings.Contains(p.warnings(), "locked") {
+		t.Fatalf("ok=%v warnings=%q: expected session_start() false with a lock warning", p["ok"], p.warnings())
+	}
+}
+
+func TestStrictModeRejectsUnknownIDs(t *testing.T) {
+	s := newSite(t, "")
+	b := s.web.Browser()
+	b.PHPValue = "session.use_strict_mode=1"
+	b.SetCookie("PHPSESSID", "attackerchosenid0123456789abcdef")
+	s.mustGet(b, "do=count")
+	if id := b.Cookie("PHPSESSID"); id == "attackerchosenid0123456789abcdef" {
+		t.Fatal("strict mode accepted an id that does not exist")
+	}
+	id := b.Cookie("PHPSESSID")
+	if n := s.mustGet(b, "do=count").int("n"); n != 2 || b.Cookie("PHPSESSID") != id {
+		t.Fatalf("strict mode rejected a live session: n=%d", n)
+	}
+}
+
+func TestRegenerateIDMovesTheSessionAndDeletesTheOldRow(t *testing.T) {
+	s := newSite(t, "")
+	b := s.web.Browser()
+	s.mustGet(b, "do=count")
+	p := s.mustGet(b, "do=regenerate")
+	if _, ok := s.row(p.str("old")); ok {
+		t.Fatal("old row still there after session_regenerate_id(true)")
+	}
+	if r, ok := s.row(p.str("new")); !ok || r.Data != "n|i:2;" {
+		t.Fatalf("new row %+v %v", r, ok)
+	}
+	if n := s.mustGet(b, "do=count").int("n"); n != 3 {
+		t.Fatalf("counter %d after regenerate", n)
+	}
+}
+
+func TestDestroyDeletesTheRow(t *testing.T) {
+	s := newSite(t, "")
+	b := s.web.Browser()
+	s.mustGet(b, "do=count")
+	id := b.Cookie("PHPSESSID")
+	s.mustGet(b, "do=destroy")
+	if _, ok := s.row(id); ok {
+		t.Fatal("row still there after session_destroy()")
+	}
+}
+
+func TestSessionGCDeletesExpiredRows(t *testing.T) {
+	s := newSite(t, "session_pgsql.gc_interval = 0\n")
+	now := time.Now().Unix()
+	s.exec(`INSERT INTO php_session (sess_id, sess_data, sess_modified, sess_expire) VALUES ('expired1', 'a|i:1;', $1, $2), ('live1', 'a|i:1;', $1, $3)`,
+		now-2000, now-100, now+1000)
+	p := s.mustGet(s.web.Browser(), "do=gc")
+	if p.int("deleted") != 1 {
+		t.Fatalf("session_gc() = %v", p["deleted"])
+	}
+	if _, ok := s.row("expired1"); ok {
+		t.Fatal("expired row kept")
+	}
+	if _, ok := s.row("live1"); !ok {
+		t.Fatal("live row deleted")
+	}
+}
+
+func TestLazyWriteUpdatesTimestampWithoutRewritingData(t *testing.T) {
+	s := newSite(t, "")
+	b := s.web.Browser()
+	b.PHPValue = "session.lazy_write=1"
+	s.mustGet(b, "do=count")
+	id := b.Cookie("PHPSESSID")
+	s.exec("UPDATE php_session SET sess_modified = sess_modified - 100, sess_expire = sess_expire - 100 WHERE sess_id = $1", id)
+	before, _ := s.row(id)
+	s.mustGet(b, "do=read")
+	after, _ := s.row(id)
+	if after.Modified <= before.Modified || after.Expire <= before.Expire || after.Counter != before.Counter+1 || after.Data != before.Data {
+		t.Fatalf("before %+v after %+v: updateTimestamp must refresh times and counter only", before, after)
+	}
+}
+
+func TestSessionPgsqlFunctionsStoreCustomFieldAndErrors(t *testing.T) {
+	s := newSite(t, "")
+	b := s.web.Browser()
+	p := s.mustGet(b, "do=functions&field=hello%00world&error=512&msg=disk+full")
+	if p["set_field"] != true || p["add_error"] != true {
+		t.Fatalf("set_field %v add_error %v", p["set_field"], p["add_error"])
+	}
+	s.mustGet(b, "do=functions&error=1024")
+	p = s.mustGet(b, "do=functions")
+	if p.str("get_field") != "hello\x00world" {
+		t.Fatalf("get_field %q", p.str("get_field"))
+	}
+	errs, _ := p["get_error"].(map[string]any)
+	if errs["warning"] != 1.0 || errs["notice"] != 1.0 || errs["error"] != 0.0 || errs["err_message"] != "disk full" {
+		t.Fatalf("get_error %v", errs)
+	}
+	info, _ := p["info"].(map[string]any)
+	if info["counter"] != 2.0 || info["name"] != "PHPSESSID" {
+		t.Fatalf("info %v", info)
+	}
+	status, _ := p["status"].(map[string]any)
+	if status["connected"] != true || status["locking"] != true {
+		t.Fatalf("status %v", status)
+	}
+	r, _ := s.row(b.Cookie("PHPSESSID"))
+	if r.Warning != 1 || r.Notice != 1 || r.ErrMessage != "disk full" || !strings.HasPrefix(r.Custom, "phpsessd:base64:") {
+		t.Fatalf("row %+v", r)
+	}
+	if p := s.mustGet(b, "do=reset"); p["reset"] != true {
+		t.Fatalf("session_pgsql_reset() = %v", p["reset"])
+	}
+	s.mustGet(b, "do=count")
+}
+
+func TestUnreachableDaemonIsAWarningAndSessionStartFalse(t *testing.T) {
+	fpm := testenv.SharedFPM(t)
+	dir := testenv.ShortTempDir(t)
+	addr := "unix:" + filepath.Join(dir, "nobody-listens.sock")
+	web := fpm.Web(t, map[string]string{"PHPSESSD_LISTEN": addr, "PHPSESSD_TIMEOUT": "1"})
+	s := &site{t: t, web: web}
+	p := s.get(web.Browser(), "do=count")
+	if p.ok() || !strings.Contains(p.warnings(), addr) {
+		t.Fatalf("ok=%v warnings=%q: expected false and a warning naming %s", p["ok"], p.warnings(), addr)
+	}
+}
+
+func TestClientReconnectsAfterTheDaemonRestarts(t *testing.T) {
+	s := newSite(t, "")
+	b := s.web.Browser()
+	for range 8 { // let every worker open its persistent socket
+		s.mustGet(b, "do=count")
+	}
+	s.daemon.Kill()
+	d := testenv.StartDaemon(t, s.daemon.Dir, mustRead(t, s.daemon.INI))
+	s.daemon = d
+	for i := range 8 {
+		if n := s.mustGet(b, "do=count").int("n"); n != 9+i {
+			t.Fatalf("counter %d after restart", n)
+		}
+	}
+}
+
+func mustRead(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}

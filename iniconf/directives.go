@@ -1,0 +1,423 @@
+package iniconf
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is phpsessd's configuration as read from php.ini. Every field holds
+// its default when the directive is not set; Defaults returns that Config.
+type Config struct {
+	// Files lists the files read, in the order they were read.
+	Files []string
+
+	// The original session_pgsql directives.
+
+	// DB is session_pgsql.db split on ';': libpq connection strings, each
+	// trimmed, empty entries dropped; never empty.
+	DB []string
+	// KeepExpired is session_pgsql.keep_expired: an expired session keeps its
+	// row's metadata and only loses its data.
+	KeepExpired bool
+	// CreateTable is session_pgsql.create_table: create the table if missing.
+	CreateTable bool
+	// ShortCircuit is session_pgsql.short_circuit: skip the UPDATE when
+	// nothing changed.
+	ShortCircuit bool
+	// FailoverMode is session_pgsql.failover_mode: always use the first live
+	// server instead of spreading sessions by id.
+	FailoverMode bool
+	// GCInterval is session_pgsql.gc_interval, a whole number of seconds: 0
+	// disables garbage collection, a negative value means on every session
+	// access.
+	GCInterval time.Duration
+
+	// The directives phpsessd adds, with the same prefix.
+
+	// Table is session_pgsql.table: a table name, optionally schema-qualified,
+	// each part matching [A-Za-z_][A-Za-z0-9_]* and at most 63 bytes.
+	Table string
+	// Locking is session_pgsql.locking: lock a session from read to close.
+	Locking bool
+	// LockTimeout is session_pgsql.lock_timeout, a positive whole number of
+	// seconds.
+	LockTimeout time.Duration
+	// Listen is session_pgsql.listen, the daemon's socket.
+	Listen Listen
+	// SocketGroup is session_pgsql.socket_group, the group of the Unix socket;
+	// empty means the daemon's own group.
+	SocketGroup string
+	// Secret is session_pgsql.secret, or the first line of
+	// session_pgsql.secret_file; empty means no secret.
+	Secret string
+	// PasswordFile is session_pgsql.password_file, an absolute path of a file
+	// whose first line is the database password, or empty. Load does not read
+	// it.
+	PasswordFile string
+	// MaxFrameSize is session_pgsql.max_frame_size in bytes, from 64 KiB to
+	// 1 GiB.
+	MaxFrameSize int
+	// ClientTimeout is session_pgsql.client_timeout, a positive number of
+	// seconds that may have a fraction: the PHP client's connect and reply
+	// timeout, and the daemon's read timeout for a half-sent frame.
+	ClientTimeout time.Duration
+	// MetricsListen is session_pgsql.metrics_listen, the host:port of the
+	// HTTP listener for /metrics and /healthz; empty means off.
+	MetricsListen string
+	// LogLevel is session_pgsql.log_level, in lower case: debug, info, warn or
+	// error.
+	LogLevel string
+	// Synchronous is session_pgsql.synchronous_commit: commit session writes
+	// durably.
+	Synchronous bool
+
+	// PHP's own session directives.
+
+	// GCMaxLifetime is session.gc_maxlifetime, a positive number of seconds.
+	GCMaxLifetime int
+	// SessionName is session.name: not empty, not numeric and without
+	// spaces, '=', ',' or ';', as PHP requires.
+	SessionName string
+	// SerializeHandler is session.serialize_handler: php, php_serialize or
+	// php_binary.
+	SerializeHandler string
+	// SaveHandler is session.save_handler as written; it is informational.
+	SaveHandler string
+}
+
+// Directive describes one session_pgsql directive for documentation.
+type Directive struct {
+	// Name is the full directive name, such as "session_pgsql.db".
+	Name string
+	// Default is the default value as it would be written in php.ini; empty
+	// means the empty value.
+	Default string
+	// Description is one line saying what the directive does.
+	Description string
+}
+
+// directive is a Directive together with how Load applies its value.
+type directive struct {
+	Directive
+	set func(c *Config, v string) error
+}
+
+const (
+	dirSecret     = "session_pgsql.secret"
+	dirSecretFile = "session_pgsql.secret_file"
+)
+
+// directives lists every session_pgsql directive in the order Load checks
+// them. Each Default must parse to the value Defaults returns.
+var directives = []directive{
+	{Directive{"session_pgsql.db", "host=localhost dbname=php_session user=nobody",
+		"libpq connection strings of the session databases, separated by ';' (quote the value)."},
+		func(c *Config, v string) error {
+			var dbs []string
+			for _, s := range strings.Split(v, ";") {
+				if s = strings.TrimSpace(s); s != "" {
+					dbs = append(dbs, s)
+				}
+			}
+			if len(dbs) == 0 {
+				return fmt.Errorf("no connection string (allowed: one or more libpq connection strings separated by ';')")
+			}
+			c.DB = dbs
+			return nil
+		}},
+	{Directive{"session_pgsql.keep_expired", "off",
+		"on: an expired session keeps its row's metadata and only loses its data; off: its row is replaced."},
+		boolSetter(func(c *Config) *bool { return &c.KeepExpired })},
+	{Directive{"session_pgsql.create_table", "on",
+		"Create the session table when it is missing."},
+		boolSetter(func(c *Config) *bool { return &c.CreateTable })},
+	{Directive{"session_pgsql.short_circuit", "off",
+		"Skip the UPDATE when nothing changed; the counter and expiry are then not refreshed."},
+		boolSetter(func(c *Config) *bool { return &c.ShortCircuit })},
+	{Directive{"session_pgsql.failover_mode", "off",
+		"on: always use the first live server, the next one only when it fails; off: spread sessions over the servers by id."},
+		boolSetter(func(c *Config) *bool { return &c.FailoverMode })},
+	{Directive{"session_pgsql.gc_interval", "3600",
+		"Seconds between garbage collections; 0 (or off) disables them (run phpsessd gc from cron), a negative value collects on every session access."},
+		func(c *Config, v string) error {
+			if b, ok := parseBool(v); ok && !b {
+				v = "0" // PHP reads off, none and empty as 0.
+			}
+			n, err := strconv.ParseInt(v, 10, 32)
+			if err != nil {
+				return fmt.Errorf("invalid number of seconds %q (allowed: a whole number; 0 disables, negative means on every access)", v)
+			}
+			c.GCInterval = time.Duration(n) * time.Second
+			return nil
+		}},
+	{Directive{"session_pgsql.table", "php_session",
+		"Name of the session table, optionally schema-qualified (schema.table)."},
+		func(c *Config, v string) error {
+			ok := tableRE.MatchString(v)
+			for _, part := range strings.Split(v, ".") {
+				ok = ok && len(part) <= 63
+			}
+			if !ok {
+				return fmt.Errorf("invalid table name %q (allowed: name or schema.name, each [A-Za-z_][A-Za-z0-9_]* of at most 63 bytes)", v)
+			}
+			c.Table = v
+			return nil
+		}},
+	{Directive{"session_pgsql.locking", "on",
+		"Lock a session from read to close, so concurrent requests of one user never lose each other's writes."},
+		boolSetter(func(c *Config) *bool { return &c.Locking })},
+	{Directive{"session_pgsql.lock_timeout", "30",
+		"Seconds a request waits for a session's lock before it fails."},
+		func(c *Config, v string) error {
+			n, err := strconv.ParseInt(v, 10, 32)
+			if err != nil || n <= 0 {
+				return fmt.Errorf("invalid number of seconds %q (allowed: a whole number above 0)", v)
+			}
+			c.LockTimeout = time.Duration(n) * time.Second
+			return nil
+		}},
+	{Directive{"session_pgsql.listen", "unix:/run/phpsessd/phpsessd.sock",
+		"Where the daemon listens and the PHP client connects: unix:/path or tcp:host:port."},
+		func(c *Config, v string) error {
+			l, err := ParseListen(v)
+			if err != nil {
+				return err
+			}
+			c.Listen = l
+			return nil
+		}},
+	{Directive{"session_pgsql.socket_group", "",
+		"Group owning the Unix socket; empty means the daemon's own group."},
+		func(c *Config, v string) error { c.SocketGroup = v; return nil }},
+	{Directive{dirSecret, "",
+		"Shared secret the PHP client presents to the daemon; empty means none (TCP listeners need one)."},
+		func(c *Config, v string) error { c.Secret = v; return nil }},
+	{Directive{dirSecretFile, "",
+		"Absolute path of a file whose first line is the shared secret, instead of session_pgsql.secret."},
+		func(c *Config, v string) error {
+			if v == "" {
+				return nil
+			}
+			s, err := readSecretFile(v)
+			if err != nil {
+				return err
+			}
+			c.Secret = s
+			return nil
+		}},
+	{Directive{"session_pgsql.password_file", "",
+		"Absolute path of a file whose first line is the database password."},
+		func(c *Config, v string) error {
+			if v != "" && !filepath.IsAbs(v) {
+				return fmt.Errorf("relative path %q (allowed: an absolute path or empty)", v)
+			}
+			c.PasswordFile = v
+			return nil
+		}},
+	{Directive{"session_pgsql.max_frame_size", "4M",
+		"Largest protocol frame in bytes, with PHP's K, M and G suffixes allowed; from 64K to 1G."},
+		func(c *Config, v string) error {
+			n, ok := parseSize(v)
+			if !ok || n < 64<<10 || n > 1<<30 {
+				return fmt.Errorf("invalid size %q (allowed: bytes from 64K to 1G, with an optional K, M or G suffix)", v)
+			}
+			c.MaxFrameSize = int(n)
+			return nil
+		}},
+	{Directive{"session_pgsql.client_timeout", "5",
+		"Seconds (fractions allowed) the PHP client waits to connect and for a reply; also the daemon's limit for a half-sent frame."},
+		func(c *Config, v string) error {
+			d, ok := parseSeconds(v)
+			if !ok {
+				return fmt.Errorf("invalid number of seconds %q (allowed: a number above 0, like 5 or 2.5)", v)
+			}
+			c.ClientTimeout = d
+			return nil
+		}},
+	{Directive{"session_pgsql.metrics_listen", "",
+		"host:port of the HTTP listener for /metrics and /healthz; empty turns it off."},
+		func(c *Config, v string) error {
+			if v != "" {
+				if err := checkHostPort(v, false); err != nil {
+					return fmt.Errorf("invalid address %q: %v (allowed: host:port, :port or empty)", v, err)
+				}
+			}
+			c.MetricsListen = v
+			return nil
+		}},
+	{Directive{"session_pgsql.log_level", "info",
+		"Log level: debug, info, warn or error."},
+		func(c *Config, v string) error {
+			switch l := strings.ToLower(v); l {
+			case "debug", "info", "warn", "error":
+				c.LogLevel = l
+				return nil
+			}
+			return fmt.Errorf("invalid log level %q (allowed: debug, info, warn, error)", v)
+		}},
+	{Directive{"session_pgsql.synchronous_commit", "on",
+		"off: commit session writes without waiting for the disk (faster; a database crash may lose the last writes)."},
+		boolSetter(func(c *Config) *bool { return &c.Synchronous })},
+}
+
+// phpDirectives are PHP's own session directives that Load reads.
+var phpDirectives = []directive{
+	{Directive{"session.gc_maxlifetime", "1440", "Seconds after which a session expires."},
+		func(c *Config, v string) error {
+			n, err := strconv.ParseInt(v, 10, 32)
+			if err != nil || n <= 0 {
+				return fmt.Errorf("invalid number of seconds %q (allowed: a whole number above 0)", v)
+			}
+			c.GCMaxLifetime = int(n)
+			return nil
+		}},
+	{Directive{"session.name", "PHPSESSID", "Name of the session cookie."},
+		func(c *Config, v string) error {
+			if v == "" || numericRE.MatchString(v) || strings.ContainsAny(v, "=,; \t\r\n\v\f") {
+				return fmt.Errorf("invalid session name %q (allowed: a non-numeric name without spaces or any of = , ;)", v)
+			}
+			c.SessionName = v
+			return nil
+		}},
+	{Directive{"session.serialize_handler", "php", "Format of session data."},
+		func(c *Config, v string) error {
+			switch v {
+			case "php", "php_serialize", "php_binary":
+				c.SerializeHandler = v
+				return nil
+			}
+			return fmt.Errorf("unsupported serialize handler %q (allowed: php, php_serialize, php_binary)", v)
+		}},
+	{Directive{"session.save_handler", "files", "PHP's session save handler."},
+		func(c *Config, v string) error { c.SaveHandler = v; return nil }},
+}
+
+var (
+	tableRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$`)
+	// numericRE matches what PHP's is_numeric accepts without surrounding
+	// spaces; PHP rejects such a session.name.
+	numericRE = regexp.MustCompile(`^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?$`)
+	sizeRE    = regexp.MustCompile(`^([0-9]+)([kKmMgG]?)$`)
+	secondsRE = regexp.MustCompile(`^([0-9]+(\.[0-9]*)?|\.[0-9]+)$`)
+)
+
+// Directives returns every session_pgsql directive with its default and a
+// one-line description, in a stable order. The caller may modify the result.
+func Directives() []Directive {
+	out := make([]Directive, len(directives))
+	for i, d := range directives {
+		out[i] = d.Directive
+	}
+	return out
+}
+
+// Defaults returns the Config that an empty php.ini gives, with Files nil.
+func Defaults() *Config {
+	return &Config{
+		DB:               []string{"host=localhost dbname=php_session user=nobody"},
+		CreateTable:      true,
+		GCInterval:       3600 * time.Second,
+		Table:            "php_session",
+		Locking:          true,
+		LockTimeout:      30 * time.Second,
+		Listen:           Listen{Network: "unix", Address: "/run/phpsessd/phpsessd.sock"},
+		MaxFrameSize:     4 << 20,
+		ClientTimeout:    5 * time.Second,
+		LogLevel:         "info",
+		Synchronous:      true,
+		GCMaxLifetime:    1440,
+		SessionName:      "PHPSESSID",
+		SerializeHandler: "php",
+		SaveHandler:      "files",
+	}
+}
+
+// boolSetter returns a setter that parses a PHP boolean into the field that
+// field selects.
+func boolSetter(field func(*Config) *bool) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		b, ok := parseBool(v)
+		if !ok {
+			return fmt.Errorf("invalid boolean %q (allowed: on, off, yes, no, true, false, 1, 0, none or empty)", v)
+		}
+		*field(c) = b
+		return nil
+	}
+}
+
+// parseBool parses a boolean as PHP writes it, ignoring case.
+func parseBool(v string) (b, ok bool) {
+	switch strings.ToLower(v) {
+	case "1", "on", "yes", "true":
+		return true, true
+	case "", "0", "off", "no", "false", "none":
+		return false, true
+	}
+	return false, false
+}
+
+// parseSize parses a byte count with PHP's optional K, M or G suffix.
+func parseSize(v string) (int64, bool) {
+	m := sizeRE.FindStringSubmatch(v)
+	if m == nil {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(m[1], 10, 64)
+	if err != nil {
+		return 0, false
+	}
+	shift := map[string]uint{"": 0, "k": 10, "m": 20, "g": 30}[strings.ToLower(m[2])]
+	if n > math.MaxInt64>>shift {
+		return 0, false
+	}
+	return n << shift, true
+}
+
+// parseSeconds parses a positive decimal number of seconds.
+func parseSeconds(v string) (time.Duration, bool) {
+	if !secondsRE.MatchString(v) {
+		return 0, false
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil || f > math.MaxInt32 {
+		return 0, false
+	}
+	d := time.Duration(math.Round(f * float64(time.Second)))
+	return d, d > 0
+}
+
+// readSecretFile returns the first line of the regular file at path, without
+// its line ending.
+func readSecretFile(path string) (string, error) {
+	if !filepath.IsAbs(path) {
+		return "", fmt.Errorf("relative path %q (allowed: an absolute path or empty)", path)
+	}
+	// Refuse FIFOs and devices, which could block or never end.
+	if fi, err := os.Stat(path); err != nil {
+		return "", fmt.Errorf("cannot read secret file: %v", err)
+	} else if !fi.Mode().IsRegular() {
+		return "", fmt.Errorf("secret file %q is not a regular file", path)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return "", fmt.Errorf("cannot read secret file: %v", err)
+	}
+	defer f.Close()
+	line, err := bufio.NewReader(io.LimitReader(f, 64<<10)).ReadString('\n')
+	if err != nil && err != io.EOF {
+		return "", fmt.Errorf("cannot read secret file: %v", err)
+	}
+	line = strings.TrimSuffix(strings.TrimSuffix(line, "\n"), "\r")
+	if line == "" {
+		return "", fmt.Errorf("secret file %q has an empty first line (allowed: a file whose first line is the secret)", path)
+	}
+	return line, nil
+}

@@ -1,0 +1,104 @@
+<?php
+// Test page: one action per request, chosen by ?do=..., answered as JSON.
+// Warnings raised on the way (the PHP client's among them) are returned in "warnings".
+declare(strict_types=1);
+
+$warnings = [];
+set_error_handler(function (int $no, string $msg) use (&$warnings): bool {
+    $warnings[] = $msg;
+    return true;
+});
+$out = [];
+register_shutdown_function(function () use (&$out, &$warnings): void {
+    // Close the session before answering, so that the row is written when the client
+    // gets the answer.
+    if (session_status() === PHP_SESSION_ACTIVE) {
+        $out['closed'] = session_write_close();
+    }
+    $out['warnings'] = $warnings;
+    header('Content-Type: application/json');
+    echo json_encode($out, JSON_INVALID_UTF8_SUBSTITUTE | JSON_PARTIAL_OUTPUT_ON_ERROR);
+});
+
+final class Account
+{
+    public string $name = 'ann';
+    protected string $role = 'admin';
+    private string $secret = "\x00\xff\xfe";
+    public function secret(): string { return $this->secret; }
+}
+
+$do = $_GET['do'] ?? 'count';
+switch ($do) {
+    case 'count': // increment a counter; ?sleep=ms holds the session open meanwhile
+        $out['ok'] = session_start();
+        if ($out['ok']) {
+            $_SESSION['n'] = ($_SESSION['n'] ?? 0) + 1;
+            $out['n'] = $_SESSION['n'];
+            usleep((int)($_GET['sleep'] ?? 0) * 1000);
+        }
+        break;
+    case 'read': // read without changing anything
+        $out['ok'] = session_start();
+        $out['session'] = $_SESSION ?? null;
+        break;
+    case 'fatal': // take the session, then die of a fatal error before closing it
+        session_start();
+        $_SESSION['n'] = ($_SESSION['n'] ?? 0) + 1;
+        $out['n'] = $_SESSION['n'];
+        undefined_function_for_a_fatal_error();
+        break;
+    case 'exit': // take the session and exit without closing it explicitly
+        session_start();
+        $_SESSION['n'] = ($_SESSION['n'] ?? 0) + 1;
+        $out['n'] = $_SESSION['n'];
+        exit;
+    case 'binary': // store NUL bytes, invalid UTF-8 and an object with all visibilities
+        $out['ok'] = session_start();
+        if (isset($_GET['set'])) {
+            $_SESSION['account'] = new Account();
+            $_SESSION['raw'] = "\x00\x01\x80\xff end";
+        }
+        $out['raw_hex'] = bin2hex($_SESSION['raw'] ?? '');
+        $out['secret_hex'] = isset($_SESSION['account']) ? bin2hex($_SESSION['account']->secret()) : null;
+        $out['encoded_hex'] = bin2hex(session_encode() ?: '');
+        break;
+    case 'regenerate': // session_regenerate_id(delete_old_session: true)
+        session_start();
+        $out['old'] = session_id();
+        $_SESSION['n'] = ($_SESSION['n'] ?? 0) + 1;
+        $out['ok'] = session_regenerate_id(true);
+        $out['new'] = session_id();
+        break;
+    case 'destroy':
+        session_start();
+        $out['ok'] = session_destroy();
+        break;
+    case 'gc':
+        session_start();
+        $out['deleted'] = session_gc();
+        break;
+    case 'functions': // the session_pgsql_* functions of the extension
+        $out['ok'] = session_start();
+        if (isset($_GET['field'])) {
+            $out['set_field'] = session_pgsql_set_field($_GET['field']);
+        }
+        if (isset($_GET['error'])) {
+            $out['add_error'] = session_pgsql_add_error((int)$_GET['error'], $_GET['msg'] ?? '');
+        }
+        $out['get_field'] = session_pgsql_get_field();
+        $out['get_error'] = session_pgsql_get_error(true);
+        $out['info'] = session_pgsql_info();
+        $out['status'] = session_pgsql_status();
+        break;
+    case 'abandon': // lock a session through the handler and end the request without closing it
+        $h = \Phpsessd\SessionHandler::current();
+        $out['ok'] = $h->open('', 'PHPSESSID') && $h->read($_GET['id']) !== false;
+        break;
+    case 'reset':
+        $out['reset'] = session_pgsql_reset();
+        break;
+    default:
+        http_response_code(400);
+        $out['error'] = 'unknown action';
+}
