@@ -188,32 +188,39 @@ func (f *FPM) WorkerPIDs() []int {
 type Web struct {
 	URL    string
 	server *httptest.Server
-	params map[string]string
 }
 
 // Web starts an HTTP front for the pool, stopped when the test ends.
 func (f *FPM) Web(tb testing.TB, params map[string]string) *Web {
 	tb.Helper()
-	w := &Web{params: params}
-	h := gofast.NewHandler(
-		gofast.Chain(gofast.NewPHPFS(f.DocRoot), w.addParams)(gofast.BasicSession),
-		gofast.SimpleClientFactory(gofast.SimpleConnFactory("unix", f.Socket)),
-	)
-	w.server = httptest.NewServer(h)
+	w := &Web{}
+	w.server = httptest.NewServer(f.Handler(params))
 	w.URL = w.server.URL
 	tb.Cleanup(w.server.Close)
 	return w
 }
 
-func (w *Web) addParams(inner gofast.SessionHandler) gofast.SessionHandler {
-	return func(c gofast.Client, req *gofast.Request) (*gofast.ResponsePipe, error) {
-		for k, v := range w.params {
-			req.Params[k] = v
+// Handler is an HTTP→FastCGI front for the pool built on gofast: PHP files of DocRoot
+// are run by PHP-FPM with params added to each request's FastCGI parameters, and an
+// X-PHP-Value header (ini settings separated by ';') passed as PHP_VALUE.
+func (f *FPM) Handler(params map[string]string) http.Handler {
+	return gofast.NewHandler(
+		gofast.Chain(gofast.NewPHPFS(f.DocRoot), addParams(params))(gofast.BasicSession),
+		gofast.SimpleClientFactory(gofast.SimpleConnFactory("unix", f.Socket)),
+	)
+}
+
+func addParams(params map[string]string) gofast.Middleware {
+	return func(inner gofast.SessionHandler) gofast.SessionHandler {
+		return func(c gofast.Client, req *gofast.Request) (*gofast.ResponsePipe, error) {
+			for k, v := range params {
+				req.Params[k] = v
+			}
+			if v := req.Raw.Header.Get("X-PHP-Value"); v != "" {
+				req.Params["PHP_VALUE"] = strings.ReplaceAll(v, ";", "\n")
+			}
+			return inner(c, req)
 		}
-		if v := req.Raw.Header.Get("X-PHP-Value"); v != "" {
-			req.Params["PHP_VALUE"] = strings.ReplaceAll(v, ";", "\n")
-		}
-		return inner(c, req)
 	}
 }
 

@@ -211,16 +211,24 @@ func (pg *PG) NewDatabase(tb testing.TB) string {
 // Exec runs SQL statements as superuser in database db, failing the test on error.
 func (pg *PG) Exec(tb testing.TB, db, sql string, args ...any) {
 	tb.Helper()
+	if err := pg.ExecSQL(db, sql, args...); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// ExecSQL runs SQL statements as superuser in database db.
+func (pg *PG) ExecSQL(db, sql string, args ...any) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	conn, err := pgx.Connect(ctx, pg.AdminDSN(db))
 	if err != nil {
-		tb.Fatalf("connect %s: %v", db, err)
+		return fmt.Errorf("connect %s: %w", db, err)
 	}
 	defer conn.Close(ctx)
 	if _, err := conn.Exec(ctx, sql, args...); err != nil {
-		tb.Fatalf("%s: %v", firstLine(sql), err)
+		return fmt.Errorf("%s: %w", firstLine(sql), err)
 	}
+	return nil
 }
 
 // Conn opens a connection to dsn, closed when the test ends.

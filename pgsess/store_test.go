@@ -1,0 +1,133 @@
+package pgsess
+
+import (
+	"context"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/phpsessd/phpsessd/internal/testenv"
+	"github.com/rs/zerolog"
+)
+
+func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
+
+func openStore(t *testing.T, dsn string, o Options) *Store {
+	t.Helper()
+	o.DSNs = []string{dsn}
+	o.Logger = zerolog.Nop()
+	if o.MaxLifetime == 0 {
+		o.MaxLifetime = time.Hour
+	}
+	s, err := Open(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	return s
+}
+
+func TestWriteCreatesThenUpdatesTheRow(t *testing.T) {
+	dsn := testenv.SharedPG(t).NewDatabase(t)
+	s := openStore(t, dsn, Options{CreateTable: true, MaxLifetime: 100 * time.Second})
+	ctx := context.Background()
+	s.now = func() time.Time { return time.Unix(1_000_000, 0) }
+	if err := s.Write(ctx, Write{ID: "a", Name: "SID", Data: []byte("x|i:1;"), Addr: "192.0.2.1"}); err != nil {
+		t.Fatal(err)
+	}
+	s.now = func() time.Time { return time.Unix(1_000_050, 0) }
+	if err := s.Write(ctx, Write{ID: "a", Name: "SID", Data: []byte("x|i:2;"), Addr: "192.0.2.2", Meta: Meta{Custom: "c", Error: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Read(ctx, "a")
+	if err != nil || got == nil {
+		t.Fatalf("read: %v %v", got, err)
+	}
+	want := Session{ID: "a", Name: "SID", Data: []byte("x|i:2;"), Created: 1_000_000, Modified: 1_000_050, Expire: 1_000_150,
+		AddrCreated: "192.0.2.1", AddrModified: "192.0.2.2", Counter: 2, Meta: Meta{Custom: "c", Error: 1}}
+	if string(got.Data) != string(want.Data) || got.Meta != want.Meta || got.Created != want.Created || got.Modified != want.Modified ||
+		got.Expire != want.Expire || got.AddrCreated != want.AddrCreated || got.AddrModified != want.AddrModified || got.Counter != want.Counter || got.Name != want.Name {
+		t.Fatalf("got %+v: expected %+v", *got, want)
+	}
+}
+
+func TestTableWithoutPrimaryKeyInAnotherSchemaWorks(t *testing.T) {
+	pg := testenv.SharedPG(t)
+	dsn := pg.NewDatabase(t)
+	// The 1.0.0 extension's table had no primary key.
+	pg.Exec(t, testenv.DBName(dsn), `CREATE SCHEMA web; CREATE TABLE web."Sessions" (
+  sess_id text, sess_name text, sess_data text, sess_created integer, sess_modified integer,
+  sess_expire integer, sess_addr_created text, sess_addr_modified text, sess_counter integer,
+  sess_error integer, sess_warning integer, sess_notice integer, sess_err_message text,
+  sess_custom text, extra_column text DEFAULT 'kept')`)
+	s := openStore(t, dsn, Options{Table: `web.Sessions`})
+	ctx := context.Background()
+	for i := range 3 {
+		if err := s.Write(ctx, Write{ID: "a", Data: []byte{byte('0' + i)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var n, counter int
+	testenv.Conn(t, dsn).QueryRow(ctx, `SELECT count(*), max(sess_counter) FROM web."Sessions"`).Scan(&n, &counter)
+	if n != 1 || counter != 3 {
+		t.Fatalf("%d rows, counter %d: expected one row written three times", n, counter)
+	}
+}
+
+func TestExpiredSessionIsDeletedOnReadWhenKeepExpiredOff(t *testing.T) {
+	dsn := testenv.SharedPG(t).NewDatabase(t)
+	s := openStore(t, dsn, Options{CreateTable: true})
+	ctx := context.Background()
+	s.Write(ctx, Write{ID: "a", Data: []byte("x")})
+	s.now = func() time.Time { return time.Now().Add(2 * time.Hour) }
+	if got, err := s.Read(ctx, "a"); got != nil || err != nil {
+		t.Fatalf("read of an expired session: %+v %v", got, err)
+	}
+	if got, _ := s.Info(ctx, "a"); got != nil {
+		t.Fatal("the expired row is still there")
+	}
+}
+
+func TestExpiredSessionKeepsMetadataOnReadWhenKeepExpiredOn(t *testing.T) {
+	dsn := testenv.SharedPG(t).NewDatabase(t)
+	s := openStore(t, dsn, Options{CreateTable: true, KeepExpired: true})
+	ctx := context.Background()
+	s.Write(ctx, Write{ID: "a", Data: []byte("x"), Meta: Meta{Custom: "c"}})
+	s.now = func() time.Time { return time.Now().Add(2 * time.Hour) }
+	got, err := s.Read(ctx, "a")
+	if err != nil || got == nil || got.Data != nil || got.Custom != "c" || got.Counter != 1 {
+		t.Fatalf("read of an expired session: %+v %v", got, err)
+	}
+}
+
+func TestTouchCreatesAMissingRowLikeTheFilesHandler(t *testing.T) {
+	dsn := testenv.SharedPG(t).NewDatabase(t)
+	s := openStore(t, dsn, Options{CreateTable: true})
+	ctx := context.Background()
+	if err := s.Touch(ctx, "a", "SID", "192.0.2.1"); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := s.Exists(ctx, "a"); !ok || err != nil {
+		t.Fatalf("exists: %v %v", ok, err)
+	}
+	if err := s.Touch(ctx, "a", "SID", "192.0.2.1"); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.Info(ctx, "a"); got.Counter != 2 {
+		t.Fatalf("counter %d after two touches", got.Counter)
+	}
+}
+
+func TestMissingTableWithoutCreateTableIsAnError(t *testing.T) {
+	dsn := testenv.SharedPG(t).NewDatabase(t)
+	s := openStore(t, dsn, Options{})
+	if _, err := s.Read(context.Background(), "a"); err == nil {
+		t.Fatal("read succeeded without a table")
+	}
+}
+
+func TestSeveralServersAreRefusedForNow(t *testing.T) {
+	if _, err := Open(Options{DSNs: []string{"host=a", "host=b"}}); err == nil {
+		t.Fatal("two servers accepted")
+	}
+}
