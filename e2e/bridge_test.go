@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -309,4 +310,58 @@ func mustRead(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+func TestLockIsReleasedWhenTheWorkerHoldingItIsKilled(t *testing.T) {
+	s := newSite(t, "session_pgsql.lock_timeout = 30\n")
+	b := s.web.Browser()
+	s.mustGet(b, "do=count")
+	pidfile := filepath.Join(testenv.ShortTempDir(t), "pid")
+	go s.web.Browser().Get(t, "/t.php?do=hold&pidfile="+pidfile+"&PHPSESSID="+b.Cookie("PHPSESSID"))
+	var pid int
+	eventually(t, "the worker to hold the session", func() bool {
+		data, err := os.ReadFile(pidfile)
+		return err == nil && len(data) > 0 && func() bool { _, err := fmt.Sscan(string(data), &pid); return err == nil }()
+	})
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	// With the lock leaked this would fail after lock_timeout with a warning. The
+	// killed request never wrote, so the counter goes from 1 to 2.
+	if n := s.mustGet(b, "do=count").int("n"); n != 2 {
+		t.Fatalf("counter %d: expected 2", n)
+	}
+}
+
+func TestClientReadsTheDaemonAddressFromPHPIni(t *testing.T) {
+	testenv.RequirePHP(t)
+	pg := testenv.SharedPG(t)
+	dsn := pg.NewDatabase(t)
+	dir := testenv.ShortTempDir(t)
+	ini := testenv.DaemonINI(dir, dsn)
+	// A pool whose php.ini is the daemon's, as on a real site: no environment override.
+	fpm, err := testenv.StartFPM(testenv.FPMOptions{Workers: 2, INI: ini})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(fpm.Stop)
+	testenv.StartDaemon(t, dir, ini)
+	s := &site{t: t, web: fpm.Web(t, nil)}
+	b := s.web.Browser()
+	s.mustGet(b, "do=count")
+	if n := s.mustGet(b, "do=count").int("n"); n != 2 {
+		t.Fatalf("counter %d", n)
+	}
+}
+
+func TestLogsNeverContainSessionData(t *testing.T) {
+	s := newSite(t, "session_pgsql.log_level = debug\nsession_pgsql.max_frame_size = 64K\n")
+	b := s.web.Browser()
+	s.mustGet(b, "do=functions&field=MARKER-custom&error=2&msg=MARKER-message")
+	s.get(b, "do=count") // and a lock timeout, an oversize write, an invalid id:
+	b.SetCookie("PHPSESSID", "MARKER-bad.id")
+	s.get(b, "do=count")
+	if strings.Contains(s.daemon.Log(), "MARKER") {
+		t.Fatalf("session data in the log:\n%s", s.daemon.Log())
+	}
 }

@@ -38,6 +38,11 @@ switch ($do) {
             usleep((int)($_GET['sleep'] ?? 0) * 1000);
         }
         break;
+    case 'hold': // take the session, tell the test our pid through ?pidfile=, then wait
+        $out['ok'] = session_start();
+        file_put_contents($_GET['pidfile'], (string)getmypid());
+        sleep(60);
+        break;
     case 'read': // read without changing anything
         $out['ok'] = session_start();
         $out['session'] = $_SESSION ?? null;

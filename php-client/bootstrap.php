@@ -1,0 +1,54 @@
+<?php
+
+/**
+ * Registers phpsessd as PHP's session save handler; meant for
+ * auto_prepend_file:
+ *
+ *     auto_prepend_file = /path/to/php-client/bootstrap.php
+ *
+ * Loads the classes and the session_pgsql_* functions without Composer (or
+ * from Composer's autoloader when that already has them), creates a
+ * SessionHandler with no options (address, secret and timeouts come from the
+ * environment and php.ini) and registers it with session_set_save_handler(),
+ * including the shutdown function that writes and closes the session.
+ *
+ * It never connects (that happens at session_start()) and never prints. It
+ * does nothing when sessions are disabled, when output was already sent (it
+ * is included too late), or when a session is already active — as with
+ * session.auto_start = 1, which starts the session with session.save_handler
+ * before this file runs; turn auto_start off to use phpsessd. Including it
+ * twice is harmless.
+ */
+
+declare(strict_types=1);
+
+(static function (): void {
+    // class_exists() asks a registered autoloader (Composer's) first, so the
+    // files are only required when nothing else provides the classes.
+    $classes = [
+        'Phpsessd\\ProtocolException' => 'ProtocolException.php',
+        'Phpsessd\\ConnectException' => 'ConnectException.php',
+        'Phpsessd\\TimeoutException' => 'TimeoutException.php',
+        'Phpsessd\\StaleReplyException' => 'StaleReplyException.php',
+        'Phpsessd\\ErrorReplyException' => 'ErrorReplyException.php',
+        'Phpsessd\\Protocol' => 'Protocol.php',
+        'Phpsessd\\Options' => 'Options.php',
+        'Phpsessd\\SessionHandler' => 'SessionHandler.php',
+    ];
+    foreach ($classes as $class => $file) {
+        if (!class_exists($class)) {
+            require __DIR__ . '/src/' . $file;
+        }
+    }
+    // Each function in it is guarded by function_exists().
+    require_once __DIR__ . '/src/functions.php';
+
+    // session_set_save_handler() would only warn in these cases.
+    if (!function_exists('session_set_save_handler') || session_status() !== PHP_SESSION_NONE || headers_sent()) {
+        return;
+    }
+    $handler = new \Phpsessd\SessionHandler();
+    if (session_set_save_handler($handler, true)) {
+        \Phpsessd\SessionHandler::setCurrent($handler);
+    }
+})();

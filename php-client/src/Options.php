@@ -1,0 +1,300 @@
+<?php
+
+declare(strict_types=1);
+
+namespace Phpsessd;
+
+/**
+ * SessionHandler's settings, resolved once from (in this order of precedence)
+ * the constructor's options array, environment variables, php.ini
+ * (get_cfg_var(), i.e. php.ini, conf.d and -d; not ini_set() or FPM's
+ * php_value, which PHP refuses for directives no extension registers) and
+ * the defaults.
+ *
+ * - `address`: option, env PHPSESSD_LISTEN, php.ini session_pgsql.listen,
+ *   default "unix:/run/phpsessd/phpsessd.sock";
+ * - `secret`: option, env PHPSESSD_SECRET, php.ini session_pgsql.secret, then
+ *   the first line of session_pgsql.secret_file, default "";
+ * - `timeout`: option, env PHPSESSD_TIMEOUT, php.ini
+ *   session_pgsql.client_timeout, default 5.0;
+ * - `lock_timeout`: option, php.ini session_pgsql.lock_timeout, default 30.0;
+ * - `persistent`: option, default true.
+ *
+ * An empty environment variable or php.ini value counts as unset. A wrong
+ * constructor option is a programming error and throws
+ * \InvalidArgumentException; an unusable environment or php.ini value is
+ * skipped (the next source is used) and recorded in $problems, which
+ * SessionHandler reports as warnings when it opens a session, so a bad
+ * php.ini never makes the constructor (run by bootstrap.php on every request)
+ * fail.
+ */
+final class Options
+{
+    public const DEFAULT_ADDRESS = 'unix:/run/phpsessd/phpsessd.sock';
+    public const DEFAULT_TIMEOUT = 5.0;
+    public const DEFAULT_LOCK_TIMEOUT = 30.0;
+
+    private const KNOWN_OPTIONS = ['address', 'secret', 'timeout', 'lock_timeout', 'persistent'];
+
+    /** Bytes of a secret file read to find its first line, as the daemon does. */
+    private const SECRET_FILE_LIMIT = 65536;
+
+    /**
+     * @param string       $address     where the daemon listens, as configured: unix:/path or tcp:host:port
+     * @param string       $secret      the shared secret sent in HELLO, "" for none
+     * @param float        $timeout     seconds to connect, and to send a request and get its reply
+     * @param float        $lockTimeout extra seconds a READ reply may take while the daemon waits for the lock
+     * @param bool         $persistent  whether to keep one socket per process across requests
+     * @param list<string> $problems    configuration values that were skipped, and why
+     */
+    private function __construct(
+        public readonly string $address,
+        public readonly string $secret,
+        public readonly float $timeout,
+        public readonly float $lockTimeout,
+        public readonly bool $persistent,
+        public readonly array $problems,
+    ) {
+    }
+
+    /**
+     * Resolves the settings from $options, the environment and php.ini.
+     *
+     * @param array<string, mixed> $options see the class comment
+     * @throws \InvalidArgumentException for an unknown option or a value of the wrong type or range
+     */
+    public static function resolve(array $options): self
+    {
+        $unknown = array_diff(array_keys($options), self::KNOWN_OPTIONS);
+        if ($unknown !== []) {
+            throw new \InvalidArgumentException(sprintf(
+                'phpsessd: unknown option(s) %s (known: %s)',
+                implode(', ', $unknown),
+                implode(', ', self::KNOWN_OPTIONS),
+            ));
+        }
+        $problems = [];
+
+        return new self(
+            self::resolveAddress($options),
+            self::resolveSecret($options, $problems),
+            self::resolveTimeout($options, $problems),
+            self::resolveLockTimeout($options, $problems),
+            self::resolvePersistent($options),
+            $problems,
+        );
+    }
+
+    /**
+     * The address in the form stream_socket_client() takes: "unix:///path",
+     * "unix://\0name" for a Linux abstract socket ("unix:@name"), or
+     * "tcp://host:port"; null when $address is none of the accepted forms.
+     */
+    public function streamAddress(): ?string
+    {
+        if (str_starts_with($this->address, 'unix:')) {
+            $path = substr($this->address, 5);
+            if (str_starts_with($path, '/')) {
+                return 'unix:///' . ltrim($path, '/');
+            }
+            if (str_starts_with($path, '@') && strlen($path) > 1) {
+                return "unix://\0" . substr($path, 1);
+            }
+            return null;
+        }
+        if (str_starts_with($this->address, 'tcp:')) {
+            $hostPort = substr($this->address, 4);
+            if (str_starts_with($hostPort, '//')) {
+                $hostPort = substr($hostPort, 2);
+            }
+            $valid = preg_match('/^(?:\[[^\s\[\]\/]+\]|[^\s:\[\]\/]+):(\d{1,5})$/D', $hostPort, $m) === 1
+                && (int) $m[1] >= 1 && (int) $m[1] <= 65535;
+            return $valid ? 'tcp://' . $hostPort : null;
+        }
+        return null;
+    }
+
+    /** Whether the address is a TCP one (then TCP_NODELAY is set). */
+    public function isTcp(): bool
+    {
+        return str_starts_with($this->address, 'tcp:');
+    }
+
+    /** @param array<string, mixed> $options */
+    private static function resolveAddress(array $options): string
+    {
+        if (array_key_exists('address', $options)) {
+            if (!is_string($options['address']) || $options['address'] === '') {
+                throw new \InvalidArgumentException('phpsessd: option "address" must be a non-empty string');
+            }
+            return $options['address'];
+        }
+        return self::env('PHPSESSD_LISTEN') ?? self::ini('session_pgsql.listen') ?? self::DEFAULT_ADDRESS;
+    }
+
+    /**
+     * @param array<string, mixed> $options
+     * @param list<string>         $problems
+     */
+    private static function resolveSecret(array $options, array &$problems): string
+    {
+        if (array_key_exists('secret', $options)) {
+            if (!is_string($options['secret'])) {
+                throw new \InvalidArgumentException('phpsessd: option "secret" must be a string');
+            }
+            return $options['secret'];
+        }
+        $secret = self::env('PHPSESSD_SECRET') ?? self::ini('session_pgsql.secret');
+        if ($secret !== null) {
+            return $secret;
+        }
+        $file = self::ini('session_pgsql.secret_file');
+        if ($file === null) {
+            return '';
+        }
+        try {
+            return self::readSecretFile($file);
+        } catch (\RuntimeException $e) {
+            $problems[] = $e->getMessage();
+            return '';
+        }
+    }
+
+    /**
+     * @param array<string, mixed> $options
+     * @param list<string>         $problems
+     */
+    private static function resolveTimeout(array $options, array &$problems): float
+    {
+        if (array_key_exists('timeout', $options)) {
+            return self::optionSeconds($options, 'timeout', false);
+        }
+        $sources = [
+            'environment variable PHPSESSD_TIMEOUT' => self::env('PHPSESSD_TIMEOUT'),
+            'session_pgsql.client_timeout' => self::ini('session_pgsql.client_timeout'),
+        ];
+        return self::firstSeconds($sources, false, $problems) ?? self::DEFAULT_TIMEOUT;
+    }
+
+    /**
+     * @param array<string, mixed> $options
+     * @param list<string>         $problems
+     */
+    private static function resolveLockTimeout(array $options, array &$problems): float
+    {
+        if (array_key_exists('lock_timeout', $options)) {
+            return self::optionSeconds($options, 'lock_timeout', true);
+        }
+        $sources = ['session_pgsql.lock_timeout' => self::ini('session_pgsql.lock_timeout')];
+        return self::firstSeconds($sources, true, $problems) ?? self::DEFAULT_LOCK_TIMEOUT;
+    }
+
+    /** @param array<string, mixed> $options */
+    private static function resolvePersistent(array $options): bool
+    {
+        if (!array_key_exists('persistent', $options)) {
+            return true;
+        }
+        if (!is_bool($options['persistent'])) {
+            throw new \InvalidArgumentException('phpsessd: option "persistent" must be a bool');
+        }
+        return $options['persistent'];
+    }
+
+    /** @param array<string, mixed> $options */
+    private static function optionSeconds(array $options, string $name, bool $zeroAllowed): float
+    {
+        $value = $options[$name];
+        if (!(is_int($value) || is_float($value)) || !self::validSeconds((float) $value, $zeroAllowed)) {
+            throw new \InvalidArgumentException(sprintf(
+                'phpsessd: option "%s" must be a number of seconds %s',
+                $name,
+                $zeroAllowed ? 'of 0 or more' : 'above 0',
+            ));
+        }
+        return (float) $value;
+    }
+
+    private static function validSeconds(float $seconds, bool $zeroAllowed): bool
+    {
+        return is_finite($seconds) && ($seconds > 0 || ($zeroAllowed && $seconds === 0.0));
+    }
+
+    /**
+     * The first usable number of seconds among $sources (name => raw value or
+     * null when unset); unusable values are skipped and recorded.
+     *
+     * @param array<string, ?string> $sources
+     * @param list<string>           $problems
+     */
+    private static function firstSeconds(array $sources, bool $zeroAllowed, array &$problems): ?float
+    {
+        foreach ($sources as $name => $raw) {
+            if ($raw === null) {
+                continue;
+            }
+            $value = trim($raw);
+            if (is_numeric($value) && self::validSeconds((float) $value, $zeroAllowed)) {
+                return (float) $value;
+            }
+            $problems[] = sprintf(
+                'ignoring %s = "%s" (allowed: a number of seconds %s)',
+                $name,
+                $raw,
+                $zeroAllowed ? 'of 0 or more' : 'above 0',
+            );
+        }
+        return null;
+    }
+
+    /**
+     * The first line of the secret file, without its line ending, read as the
+     * daemon reads it: an absolute path of a regular file whose first line is
+     * not empty.
+     *
+     * @throws \RuntimeException naming the file and the reason
+     */
+    private static function readSecretFile(string $path): string
+    {
+        if (!str_starts_with($path, '/')) {
+            throw new \RuntimeException(sprintf(
+                'session_pgsql.secret_file: relative path "%s" (allowed: an absolute path)',
+                $path,
+            ));
+        }
+        // Refuse FIFOs and devices, which could block or never end.
+        if (!is_file($path)) {
+            throw new \RuntimeException(sprintf(
+                'session_pgsql.secret_file: "%s" is not a readable regular file',
+                $path,
+            ));
+        }
+        $content = @file_get_contents($path, false, null, 0, self::SECRET_FILE_LIMIT);
+        if ($content === false) {
+            throw new \RuntimeException(sprintf('session_pgsql.secret_file: cannot read "%s"', $path));
+        }
+        $end = strpos($content, "\n");
+        $line = $end === false ? $content : substr($content, 0, $end);
+        if (str_ends_with($line, "\r")) {
+            $line = substr($line, 0, -1);
+        }
+        if ($line === '') {
+            throw new \RuntimeException(sprintf('session_pgsql.secret_file: "%s" has an empty first line', $path));
+        }
+        return $line;
+    }
+
+    /** An environment variable, or null when it is unset or empty. */
+    private static function env(string $name): ?string
+    {
+        $value = getenv($name);
+        return is_string($value) && $value !== '' ? $value : null;
+    }
+
+    /** A php.ini value as get_cfg_var() sees it, or null when it is unset or empty. */
+    private static function ini(string $name): ?string
+    {
+        $value = get_cfg_var($name);
+        return is_string($value) && $value !== '' ? $value : null;
+    }
+}

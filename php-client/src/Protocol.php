@@ -1,0 +1,168 @@
+<?php
+
+declare(strict_types=1);
+
+namespace Phpsessd;
+
+/**
+ * The phpsessd socket protocol, version 1 (docs/PROTOCOL.md): operation and
+ * status codes, and the pure encoding and decoding of frames.
+ *
+ * Nothing here touches a socket; SessionHandler does the I/O. All integers on
+ * the wire are unsigned big-endian; fields are byte strings prefixed with
+ * their u32 size, so any byte (NUL, invalid UTF-8) passes unchanged.
+ */
+final class Protocol
+{
+    /** The protocol version this client speaks, sent in HELLO. */
+    public const VERSION = 1;
+
+    /** The daemon's default maximum frame size, used until HELLO reports the real one. */
+    public const DEFAULT_MAX_FRAME_SIZE = 4 << 20;
+
+    public const OP_HELLO = 1;
+    public const OP_READ = 2;
+    public const OP_WRITE = 3;
+    public const OP_UPDATE_TIMESTAMP = 4;
+    public const OP_CLOSE = 5;
+    public const OP_DESTROY = 6;
+    public const OP_GC = 7;
+    public const OP_VALIDATE_ID = 8;
+    public const OP_STATUS = 9;
+    public const OP_RESET = 10;
+    public const OP_INFO = 11;
+
+    public const OK = 0;
+    public const BAD_FRAME = 1;
+    public const FRAME_TOO_LARGE = 2;
+    public const UNKNOWN_OP = 3;
+    public const BAD_VERSION = 4;
+    public const AUTH_FAILED = 5;
+    public const NOT_AUTHENTICATED = 6;
+    public const INVALID_ID = 7;
+    public const LOCK_TIMEOUT = 8;
+    public const DB_UNAVAILABLE = 9;
+    public const CANCELLED = 10;
+    public const BAD_REQUEST = 11;
+    public const SHUTTING_DOWN = 12;
+    public const INTERNAL = 99;
+
+    /** Length of a request header: op:u8 request_id:u32. */
+    public const REQUEST_HEADER_SIZE = 5;
+
+    /** Length of a reply header: status:u16 request_id:u32. */
+    public const REPLY_HEADER_SIZE = 6;
+
+    private const OP_NAMES = [
+        self::OP_HELLO => 'HELLO',
+        self::OP_READ => 'READ',
+        self::OP_WRITE => 'WRITE',
+        self::OP_UPDATE_TIMESTAMP => 'UPDATE_TIMESTAMP',
+        self::OP_CLOSE => 'CLOSE',
+        self::OP_DESTROY => 'DESTROY',
+        self::OP_GC => 'GC',
+        self::OP_VALIDATE_ID => 'VALIDATE_ID',
+        self::OP_STATUS => 'STATUS',
+        self::OP_RESET => 'RESET',
+        self::OP_INFO => 'INFO',
+    ];
+
+    private const STATUS_NAMES = [
+        self::OK => 'OK',
+        self::BAD_FRAME => 'BAD_FRAME',
+        self::FRAME_TOO_LARGE => 'FRAME_TOO_LARGE',
+        self::UNKNOWN_OP => 'UNKNOWN_OP',
+        self::BAD_VERSION => 'BAD_VERSION',
+        self::AUTH_FAILED => 'AUTH_FAILED',
+        self::NOT_AUTHENTICATED => 'NOT_AUTHENTICATED',
+        self::INVALID_ID => 'INVALID_ID',
+        self::LOCK_TIMEOUT => 'LOCK_TIMEOUT',
+        self::DB_UNAVAILABLE => 'DB_UNAVAILABLE',
+        self::CANCELLED => 'CANCELLED',
+        self::BAD_REQUEST => 'BAD_REQUEST',
+        self::SHUTTING_DOWN => 'SHUTTING_DOWN',
+        self::INTERNAL => 'INTERNAL',
+    ];
+
+    /** Statuses after which the daemon closes the connection. */
+    private const CLOSING_STATUSES = [
+        self::BAD_FRAME => true,
+        self::FRAME_TOO_LARGE => true,
+        self::BAD_VERSION => true,
+        self::AUTH_FAILED => true,
+        self::NOT_AUTHENTICATED => true,
+        self::SHUTTING_DOWN => true,
+    ];
+
+    private function __construct()
+    {
+    }
+
+    /** The name of an operation code as PROTOCOL.md spells it, or "OP_<n>". */
+    public static function opName(int $op): string
+    {
+        return self::OP_NAMES[$op] ?? 'OP_' . $op;
+    }
+
+    /** The name of a status code as PROTOCOL.md spells it, or "STATUS_<n>". */
+    public static function statusName(int $status): string
+    {
+        return self::STATUS_NAMES[$status] ?? 'STATUS_' . $status;
+    }
+
+    /** Whether the daemon closes the connection after an error reply with this status. */
+    public static function closesConnection(int $status): bool
+    {
+        return isset(self::CLOSING_STATUSES[$status]);
+    }
+
+    /**
+     * Encodes one request as a complete frame, length prefix included.
+     *
+     * @param int           $op     operation code (OP_*)
+     * @param int           $id     request id, 0 to 0xFFFFFFFF
+     * @param list<string>  $fields the operation's fields, in order
+     */
+    public static function encodeRequest(int $op, int $id, array $fields): string
+    {
+        $payload = pack('CN', $op, $id);
+        foreach ($fields as $field) {
+            $payload .= pack('N', strlen($field)) . $field;
+        }
+        return pack('N', strlen($payload)) . $payload;
+    }
+
+    /**
+     * Decodes a reply payload (the bytes after the frame's length prefix).
+     *
+     * @return array{0: int, 1: int, 2: list<string>} status, request id, fields
+     * @throws ProtocolException when the payload is shorter than the header or a
+     *                           field's size overruns the payload
+     */
+    public static function decodeReply(string $payload): array
+    {
+        $length = strlen($payload);
+        if ($length < self::REPLY_HEADER_SIZE) {
+            throw new ProtocolException(sprintf(
+                'malformed reply: %d-byte payload is shorter than its header',
+                $length,
+            ));
+        }
+        ['status' => $status, 'id' => $id] = unpack('nstatus/Nid', $payload);
+        $fields = [];
+        $offset = self::REPLY_HEADER_SIZE;
+        while ($offset < $length) {
+            if ($length - $offset < 4) {
+                throw new ProtocolException('malformed reply: truncated field size');
+            }
+            $size = unpack('N', $payload, $offset)[1];
+            $offset += 4;
+            if ($size > $length - $offset) {
+                throw new ProtocolException(sprintf('malformed reply: field of %d bytes overruns the payload', $size));
+            }
+            $fields[] = (string) substr($payload, $offset, $size);
+            $offset += $size;
+        }
+        return [$status, $id, $fields];
+    }
+}
