@@ -3,6 +3,7 @@ package pgsess
 import (
 	"context"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -129,5 +130,24 @@ func TestMissingTableWithoutCreateTableIsAnError(t *testing.T) {
 func TestSeveralServersAreRefusedForNow(t *testing.T) {
 	if _, err := Open(Options{DSNs: []string{"host=a", "host=b"}}); err == nil {
 		t.Fatal("two servers accepted")
+	}
+}
+
+func TestPgbenchScriptRunsTheStoresStatements(t *testing.T) {
+	pg := testenv.SharedPG(t)
+	dsn := pg.NewDatabase(t)
+	s := openStore(t, dsn, Options{CreateTable: true})
+	if err := s.Ready(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	script := PgbenchScript("php_session", 4, `n|s:3:"it's";`, 1440)
+	conn := testenv.Conn(t, dsn)
+	for _, stmt := range strings.Split(strings.TrimSpace(script), "\n")[1:] {
+		if _, err := conn.Exec(context.Background(), strings.ReplaceAll(strings.TrimSuffix(stmt, ";"), ":n", "1")); err != nil {
+			t.Fatalf("%s: %v", stmt, err)
+		}
+	}
+	if got, _ := s.Info(context.Background(), "bench-1"); got == nil || string(got.Data) != `n|s:3:"it's";` {
+		t.Fatalf("row %+v", got)
 	}
 }
