@@ -51,7 +51,8 @@ test-php:
 	cd php-client && COMPOSER_DISABLE_NETWORK=1 composer validate --strict --no-interaction
 
 run: deps build
-	$(GO) run ./internal/cmd/demo -phpsessd bin/phpsessd
+	$(GO) build -o bin/demo ./internal/cmd/demo
+	bin/demo -phpsessd bin/phpsessd
 
 fuzz:
 	$(GO) test ./handler/ -run '^$$' -fuzz '^FuzzParseRequest$$' -fuzztime $(FUZZTIME)

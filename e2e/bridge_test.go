@@ -352,6 +352,15 @@ func TestClientReadsTheDaemonAddressFromPHPIni(t *testing.T) {
 	if n := s.mustGet(b, "do=count").int("n"); n != 2 {
 		t.Fatalf("counter %d", n)
 	}
+
+	// The demo page of make run shows the counter and the row it stored.
+	b.Get(t, "/")
+	_, html := b.Get(t, "/")
+	for _, want := range []string{`<strong id="visits">2</strong>`, "visits|i:2;", "<th>sess_counter</th><td>4</td>", b.Cookie("PHPSESSID")} {
+		if !strings.Contains(html, want) {
+			t.Fatalf("demo page lacks %q:\n%s", want, html)
+		}
+	}
 }
 
 func TestLogsNeverContainSessionData(t *testing.T) {
