@@ -104,7 +104,9 @@ func TestCreateTableOffWorksWithALeastPrivilegeRole(t *testing.T) {
   sess_created integer, sess_modified integer, sess_expire integer,
   sess_addr_created text, sess_addr_modified text, sess_counter integer,
   sess_error integer, sess_warning integer, sess_notice integer,
-  sess_err_message text, sess_custom text)`)
+  sess_err_message text, sess_custom text);
+-- The migration step README.md gives for lock_scope = cluster:
+ALTER TABLE php_session ADD COLUMN sess_lock text, ADD COLUMN sess_lock_expire bigint`)
 	pg.Exec(t, db, fmt.Sprintf(`CREATE ROLE %[1]s LOGIN;
 REVOKE ALL ON DATABASE %[2]s FROM PUBLIC;
 REVOKE ALL ON SCHEMA public FROM PUBLIC;

@@ -38,7 +38,8 @@ type session struct {
 	inRequest  bool // between HELLO and CLOSE
 	name, addr string
 	lockedID   string
-	release    func()
+	release    func() // of the in-memory lock
+	token      string // of the lease, with ClusterLocks
 	// last is the session as READ returned it or WRITE stored it, for short_circuit.
 	last *snapshot
 }
@@ -175,8 +176,6 @@ func (c *conn) writeReply(rep Reply) bool {
 
 // reset releases the lock and forgets the PHP request's state.
 func (c *conn) reset() {
-	if c.release != nil {
-		c.release()
-	}
+	c.unlock()
 	c.session = session{}
 }

@@ -63,6 +63,7 @@ const (
 	StatusCancelled        Status = 10
 	StatusBadRequest       Status = 11
 	StatusShuttingDown     Status = 12
+	StatusLockLost         Status = 13
 	StatusInternal         Status = 99
 )
 

@@ -7,7 +7,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strconv"
+	"time"
 
 	"github.com/phpsessd/phpsessd/pgsess"
 )
@@ -25,7 +27,7 @@ var statusNames = map[Status]string{
 	StatusNotAuthenticated: "NOT_AUTHENTICATED", StatusInvalidID: "INVALID_ID",
 	StatusLockTimeout: "LOCK_TIMEOUT", StatusDBUnavailable: "DB_UNAVAILABLE",
 	StatusCancelled: "CANCELLED", StatusBadRequest: "BAD_REQUEST",
-	StatusShuttingDown: "SHUTTING_DOWN", StatusInternal: "INTERNAL",
+	StatusShuttingDown: "SHUTTING_DOWN", StatusLockLost: "LOCK_LOST", StatusInternal: "INTERNAL",
 }
 
 func (s Status) String() string {
@@ -105,7 +107,9 @@ func (c *conn) dispatch(ctx context.Context, req Request) ([][]byte, error) {
 		if c.srv.cfg.ShortCircuit {
 			return nil, nil
 		}
-		return nil, c.srv.store.Touch(ctx, id, c.name, c.addr)
+		err := c.srv.store.Touch(ctx, id, c.name, c.addr, c.heldToken(id))
+		c.lockEnded(id, err)
+		return nil, leaseErr(err)
 	case OpClose:
 		c.reset()
 		return nil, nil
@@ -155,20 +159,21 @@ func (c *conn) hello(f [][]byte) ([][]byte, error) {
 }
 
 func (c *conn) read(ctx context.Context, id string) ([][]byte, error) {
-	if c.srv.cfg.Locking && c.lockedID != id {
-		if err := c.lock(ctx, id); err != nil {
-			return nil, err
-		}
+	var sess *pgsess.Session
+	var err error
+	if c.srv.cfg.Locking {
+		sess, err = c.lockAndRead(ctx, id)
+	} else {
+		sess, err = c.srv.store.Read(ctx, id)
+	}
+	if err != nil {
+		c.unlock()
+		return nil, err
 	}
 	if c.srv.cfg.GCOnAccess {
 		if _, err := c.srv.store.GC(ctx); err != nil {
 			c.log.Warn().Err(err).Msg("garbage collection on access failed")
 		}
-	}
-	sess, err := c.srv.store.Read(ctx, id)
-	if err != nil {
-		c.reset()
-		return nil, err
 	}
 	snap := &snapshot{id: id}
 	if sess != nil {
@@ -180,22 +185,89 @@ func (c *conn) read(ctx context.Context, id string) ([][]byte, error) {
 		intField(m.Notice), []byte(m.ErrMessage)}, nil
 }
 
-func (c *conn) lock(ctx context.Context, id string) error {
-	if c.release != nil {
-		c.release()
-		c.release, c.lockedID = nil, ""
-	}
+// lockAndRead takes the session's lock, waiting up to LockTimeout, and reads it: first
+// the in-memory lock, so that the requests of this host queue without touching the
+// database, then (with ClusterLocks) the lease, polling while another daemon holds it.
+func (c *conn) lockAndRead(ctx context.Context, id string) (*pgsess.Session, error) {
 	lctx, cancel := context.WithTimeout(ctx, c.srv.cfg.LockTimeout)
 	defer cancel()
-	release, err := c.srv.locks.Lock(lctx, id)
-	if err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
+	timedOut := func(err error) error {
+		if ctx.Err() == nil && lctx.Err() != nil {
+			return fail(StatusLockTimeout, "session is locked by another request; gave up after %s (session_pgsql.lock_timeout)", c.srv.cfg.LockTimeout)
 		}
-		return fail(StatusLockTimeout, "session is locked by another request; gave up after %s (session_pgsql.lock_timeout)", c.srv.cfg.LockTimeout)
+		return err
 	}
-	c.release, c.lockedID = release, id
-	return nil
+	if c.lockedID != id {
+		c.unlock()
+		release, err := c.srv.locks.Lock(lctx, id)
+		if err != nil {
+			return nil, timedOut(err)
+		}
+		c.release, c.lockedID = release, id
+	}
+	if !c.srv.cfg.ClusterLocks {
+		return c.srv.store.Read(ctx, id)
+	}
+	if c.token == "" {
+		c.token = c.srv.newToken()
+	}
+	for wait := time.Millisecond; ; wait = min(2*wait, 100*time.Millisecond) {
+		sess, err := c.srv.store.Lock(lctx, id, c.token, c.name, c.addr)
+		if !errors.Is(err, pgsess.ErrLocked) {
+			return sess, timedOut(err)
+		}
+		select {
+		case <-lctx.Done():
+			return nil, timedOut(lctx.Err())
+		case <-time.After(wait + rand.N(wait)):
+		}
+	}
+}
+
+// heldToken returns the lease token when this connection holds id's lease, else "".
+func (c *conn) heldToken(id string) string {
+	if c.lockedID == id {
+		return c.token
+	}
+	return ""
+}
+
+// lockEnded releases id's lock after a WRITE or UPDATE_TIMESTAMP, which PHP follows
+// with CLOSE. Under a lease the statement itself ended the lease, unless it failed for
+// another reason than losing it: then unlock ends it.
+func (c *conn) lockEnded(id string, err error) {
+	if c.lockedID != id {
+		return
+	}
+	if err == nil || errors.Is(err, pgsess.ErrLeaseLost) {
+		c.token = ""
+	}
+	c.unlock()
+}
+
+// unlock ends the lease (if any) and then the in-memory lock, so that a waiter of this
+// host never finds the lease still held.
+func (c *conn) unlock() {
+	if c.token != "" {
+		ctx, cancel := context.WithTimeout(context.Background(), c.srv.cfg.FrameTimeout)
+		if err := c.srv.store.Release(ctx, c.lockedID, c.token); err != nil {
+			c.log.Warn().Err(err).Msg("releasing a session lock failed; it ends with its lease")
+		}
+		cancel()
+		c.token = ""
+	}
+	if c.release != nil {
+		c.release()
+	}
+	c.release, c.lockedID = nil, ""
+}
+
+// leaseErr turns pgsess.ErrLeaseLost into its status.
+func leaseErr(err error) error {
+	if errors.Is(err, pgsess.ErrLeaseLost) {
+		return fail(StatusLockLost, "%v", err)
+	}
+	return err
 }
 
 func (c *conn) write(ctx context.Context, id string, f [][]byte) error {
@@ -214,11 +286,12 @@ func (c *conn) write(ctx context.Context, id string, f [][]byte) error {
 		return nil
 	}
 	data := bytes.Clone(f[0])
-	err := c.srv.store.Write(ctx, pgsess.Write{ID: id, Name: c.name, Data: data, Meta: meta, Addr: c.addr})
+	err := c.srv.store.Write(ctx, pgsess.Write{ID: id, Name: c.name, Data: data, Meta: meta, Addr: c.addr, Token: c.heldToken(id)})
+	c.lockEnded(id, err)
 	if err == nil {
 		c.last = &snapshot{id: id, data: data, meta: meta}
 	}
-	return err
+	return leaseErr(err)
 }
 
 func (c *conn) status(ctx context.Context) ([][]byte, error) {

@@ -12,9 +12,13 @@ package handler
 import (
 	"bufio"
 	"context"
+	"crypto/rand"
 	"errors"
+	"fmt"
 	"net"
+	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/phpsessd/phpsessd/pgsess"
@@ -29,7 +33,9 @@ const ProtocolVersion = 1
 type Store interface {
 	Read(ctx context.Context, id string) (*pgsess.Session, error)
 	Write(ctx context.Context, w pgsess.Write) error
-	Touch(ctx context.Context, id, name, addr string) error
+	Touch(ctx context.Context, id, name, addr, token string) error
+	Lock(ctx context.Context, id, token, name, addr string) (*pgsess.Session, error)
+	Release(ctx context.Context, id, token string) error
 	Destroy(ctx context.Context, id string) error
 	Exists(ctx context.Context, id string) (bool, error)
 	GC(ctx context.Context) (int64, error)
@@ -42,8 +48,11 @@ type Store interface {
 type Config struct {
 	// Version is the daemon's version, reported in HELLO ("phpsessd/<Version>").
 	Version string
-	// Locking serialises requests on one session from READ to CLOSE.
+	// Locking serialises requests on one session from READ to WRITE or CLOSE.
 	Locking bool
+	// ClusterLocks makes the lock hold across every daemon using the database, with a
+	// lease in the session row (Store.Lock); otherwise it holds within this daemon.
+	ClusterLocks bool
 	// LockTimeout bounds how long READ waits for a session's lock.
 	LockTimeout time.Duration
 	// ShortCircuit skips WRITE when nothing changed since READ, and UPDATE_TIMESTAMP.
@@ -69,6 +78,9 @@ type Server struct {
 	table *LockTable
 	log   zerolog.Logger
 
+	owner  string        // this server's part of lease tokens
+	leases atomic.Uint64 // leases taken, for unique tokens
+
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
 	conns     map[*conn]struct{}
@@ -89,7 +101,7 @@ func New(cfg Config, store Store) *Server {
 	}
 	t := NewLockTable()
 	return &Server{
-		cfg: cfg, store: store, locks: t, table: t, log: cfg.Logger,
+		cfg: cfg, store: store, locks: t, table: t, log: cfg.Logger, owner: newOwner(),
 		listeners: make(map[net.Listener]struct{}),
 		conns:     make(map[*conn]struct{}),
 		done:      make(chan struct{}),
@@ -219,6 +231,19 @@ func (s *Server) isDraining() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.draining
+}
+
+// newOwner returns a random identity for this server's lease tokens.
+func newOwner() string {
+	b := make([]byte, 8)
+	rand.Read(b)
+	host, _ := os.Hostname()
+	return fmt.Sprintf("%s/%d/%x", host, os.Getpid(), b)
+}
+
+// newToken returns a lease token no other lock of any daemon uses.
+func (s *Server) newToken() string {
+	return fmt.Sprintf("%s/%d", s.owner, s.leases.Add(1))
 }
 
 func peerName(nc net.Conn) string {

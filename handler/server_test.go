@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/binary"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -33,8 +34,17 @@ type env struct {
 
 func newEnv(t *testing.T, cfg handler.Config) *env {
 	t.Helper()
-	dsn := testenv.SharedPG(t).NewDatabase(t)
-	store, err := pgsess.Open(pgsess.Options{DSNs: []string{dsn}, CreateTable: true,
+	return newEnvOn(t, cfg, testenv.SharedPG(t).NewDatabase(t))
+}
+
+// newEnvOn is newEnv on an existing database, as a second daemon sharing it.
+func newEnvOn(t *testing.T, cfg handler.Config, dsn string) *env {
+	t.Helper()
+	var lease time.Duration
+	if cfg.ClusterLocks {
+		lease = 15 * time.Second
+	}
+	store, err := pgsess.Open(pgsess.Options{DSNs: []string{dsn}, CreateTable: true, Lease: lease,
 		MaxLifetime: 1440 * time.Second, SynchronousCommit: true, Logger: zerolog.Nop()})
 	if err != nil {
 		t.Fatal(err)
@@ -271,25 +281,54 @@ func TestSecretIsRequiredWhenConfigured(t *testing.T) {
 
 func TestLockSerialisesConcurrentIncrements(t *testing.T) {
 	e := newEnv(t, handler.Config{Locking: true})
+	increments(t, []*env{e}, 1)
+}
+
+func TestClusterLocksSerialiseIncrementsAcrossTwoDaemons(t *testing.T) {
+	cfg := handler.Config{Locking: true, ClusterLocks: true}
+	a := newEnv(t, cfg)
+	b := newEnvOn(t, cfg, a.dsn)
+	increments(t, []*env{a, b}, 4)
+}
+
+// increments runs 16 clients spread over the daemons, each incrementing sessions
+// shared by all of them, and checks that no increment was lost.
+func increments(t *testing.T, daemons []*env, sessions int) {
+	t.Helper()
 	const workers, rounds = 16, 10
 	var wg sync.WaitGroup
-	for range workers {
+	for w := range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c := e.dial()
-			for range rounds {
+			c := daemons[w%len(daemons)].dial()
+			for r := range rounds {
+				id := fmt.Sprintf("%s%d", sid, (w+r)%sessions)
 				c.ok(handler.OpHello, "1", "", "PHPSESSID", "")
-				n, _ := strconv.Atoi(c.ok(handler.OpRead, sid)[0])
-				write(c, sid, strconv.Itoa(n+1))
+				n, _ := strconv.Atoi(c.ok(handler.OpRead, id)[0])
+				write(c, id, strconv.Itoa(n+1))
 				c.ok(handler.OpClose)
 			}
 		}()
 	}
 	wg.Wait()
-	if got, _ := rowData(t, e.dsn, sid); got != strconv.Itoa(workers*rounds) {
-		t.Fatalf("counter %s: expected %d", got, workers*rounds)
+	total := 0
+	for i := range sessions {
+		got, _ := rowData(t, daemons[0].dsn, fmt.Sprintf("%s%d", sid, i))
+		n, _ := strconv.Atoi(got)
+		total += n
 	}
+	if total != workers*rounds {
+		t.Fatalf("%d increments stored: expected %d", total, workers*rounds)
+	}
+}
+
+func TestClusterLockWaitTimesOutAcrossDaemons(t *testing.T) {
+	cfg := handler.Config{Locking: true, ClusterLocks: true, LockTimeout: 300 * time.Millisecond}
+	a := newEnv(t, cfg)
+	b := newEnvOn(t, cfg, a.dsn)
+	a.hello().ok(handler.OpRead, sid)
+	b.hello().fails(handler.StatusLockTimeout, handler.OpRead, sid)
 }
 
 func TestLockWaitTimesOutWithClearError(t *testing.T) {

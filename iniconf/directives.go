@@ -47,6 +47,16 @@ type Config struct {
 	Table string
 	// Locking is session_pgsql.locking: lock a session from read to close.
 	Locking bool
+	// LockScope is session_pgsql.lock_scope: "cluster" (daemons sharing the
+	// database exclude each other through a lease in the session row) or
+	// "host" (only requests through this daemon exclude each other).
+	LockScope string
+	// LockLease is session_pgsql.lock_lease, a whole number of seconds: how
+	// long a lock left by a daemon that died blocks its session.
+	LockLease time.Duration
+	// PreparedStatements is session_pgsql.prepared_statements: use named
+	// prepared statements (off for PgBouncer before 1.21 in transaction mode).
+	PreparedStatements bool
 	// LockTimeout is session_pgsql.lock_timeout, a positive whole number of
 	// seconds.
 	LockTimeout time.Duration
@@ -174,6 +184,29 @@ var directives = []directive{
 	{Directive{"session_pgsql.locking", "on",
 		"Lock a session from read to close, so concurrent requests of one user never lose each other's writes."},
 		boolSetter(func(c *Config) *bool { return &c.Locking })},
+	{Directive{"session_pgsql.lock_scope", "cluster",
+		"cluster: daemons sharing the database exclude each other (a lease in the session row); host: only requests through one daemon do."},
+		func(c *Config, v string) error {
+			switch l := strings.ToLower(v); l {
+			case "cluster", "host":
+				c.LockScope = l
+				return nil
+			}
+			return fmt.Errorf("invalid lock scope %q (allowed: cluster, host)", v)
+		}},
+	{Directive{"session_pgsql.lock_lease", "15",
+		"Seconds a lock of a daemon that died keeps blocking its session (lock_scope = cluster); held locks are renewed well before."},
+		func(c *Config, v string) error {
+			n, err := strconv.ParseInt(v, 10, 32)
+			if err != nil || n < 3 {
+				return fmt.Errorf("invalid number of seconds %q (allowed: a whole number from 3)", v)
+			}
+			c.LockLease = time.Duration(n) * time.Second
+			return nil
+		}},
+	{Directive{"session_pgsql.prepared_statements", "on",
+		"Use named prepared statements; off for PgBouncer before 1.21 in transaction pooling mode."},
+		boolSetter(func(c *Config) *bool { return &c.PreparedStatements })},
 	{Directive{"session_pgsql.lock_timeout", "30",
 		"Seconds a request waits for a session's lock before it fails."},
 		func(c *Config, v string) error {
@@ -322,21 +355,24 @@ func Directives() []Directive {
 // Defaults returns the Config that an empty php.ini gives, with Files nil.
 func Defaults() *Config {
 	return &Config{
-		DB:               []string{"host=localhost dbname=php_session user=nobody"},
-		CreateTable:      true,
-		GCInterval:       3600 * time.Second,
-		Table:            "php_session",
-		Locking:          true,
-		LockTimeout:      30 * time.Second,
-		Listen:           Listen{Network: "unix", Address: "/run/phpsessd/phpsessd.sock"},
-		MaxFrameSize:     4 << 20,
-		ClientTimeout:    5 * time.Second,
-		LogLevel:         "info",
-		Synchronous:      true,
-		GCMaxLifetime:    1440,
-		SessionName:      "PHPSESSID",
-		SerializeHandler: "php",
-		SaveHandler:      "files",
+		DB:                 []string{"host=localhost dbname=php_session user=nobody"},
+		CreateTable:        true,
+		GCInterval:         3600 * time.Second,
+		Table:              "php_session",
+		Locking:            true,
+		LockScope:          "cluster",
+		LockLease:          15 * time.Second,
+		PreparedStatements: true,
+		LockTimeout:        30 * time.Second,
+		Listen:             Listen{Network: "unix", Address: "/run/phpsessd/phpsessd.sock"},
+		MaxFrameSize:       4 << 20,
+		ClientTimeout:      5 * time.Second,
+		LogLevel:           "info",
+		Synchronous:        true,
+		GCMaxLifetime:      1440,
+		SessionName:        "PHPSESSID",
+		SerializeHandler:   "php",
+		SaveHandler:        "files",
 	}
 }
 

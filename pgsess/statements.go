@@ -5,6 +5,7 @@ import "strings"
 // statements holds every SQL statement of the store, written once, for one table.
 type statements struct {
 	tableExists string
+	migrateLock string
 	createTable string
 	read        string
 	write       string
@@ -13,14 +14,46 @@ type statements struct {
 	exists      string
 	gcDelete    string
 	gcKeep      string
+	gcElect     string
+
+	// For lock_scope = cluster: a lease (owner token, expiry in milliseconds of the
+	// database's clock) in two extra columns of the row.
+	leaseSchema  string
+	addLease     string
+	lockRead     string
+	resetExpired string
+	writeLocked  string
+	touchLocked  string
+	release      string
+	renew        string
 }
 
-// newStatements renders the statements for table, an already quoted identifier.
-// Columns that old rows may have left NULL are read through coalesce.
-func newStatements(table string) statements {
+// columns is what read and lockRead return, in Session's order.
+const columns = `coalesce(sess_name, ''), coalesce(sess_data, ''),
+  coalesce(sess_created, 0), coalesce(sess_modified, 0), sess_expire,
+  coalesce(sess_addr_created, ''), coalesce(sess_addr_modified, ''), coalesce(sess_counter, 0),
+  coalesce(sess_error, 0), coalesce(sess_warning, 0), coalesce(sess_notice, 0),
+  coalesce(sess_err_message, ''), coalesce(sess_custom, '')`
+
+// nowMS is the database's clock in milliseconds: leases are timed by one clock,
+// whatever the clocks of the hosts running daemons say.
+const nowMS = `(extract(epoch FROM clock_timestamp()) * 1000)::bigint`
+
+// unlocked is true for a row no live lease holds.
+const unlocked = `(sess_lock IS NULL OR sess_lock_expire < ` + nowMS + `)`
+
+// newStatements renders the statements for table, an already quoted identifier; with
+// lease, garbage collection spares rows whose lease is live. Columns that old rows may
+// have left NULL are read through coalesce.
+func newStatements(table string, lease bool) statements {
+	gcSpare := ""
+	if lease {
+		gcSpare = " AND " + unlocked
+	}
 	r := strings.NewReplacer("{table}", table, "{index}", strings.Trim(strings.ReplaceAll(table, `"."`, "_"), `"`)+"_expire_idx")
 	return statements{
 		tableExists: `SELECT to_regclass($1) IS NOT NULL`,
+		migrateLock: `SELECT pg_advisory_xact_lock(hashtext('phpsessd schema ' || $1))`,
 		createTable: r.Replace(`CREATE TABLE IF NOT EXISTS {table} (
   sess_id            text PRIMARY KEY,
   sess_name          text,
@@ -37,12 +70,7 @@ func newStatements(table string) statements {
   sess_err_message   text,
   sess_custom        text);
 CREATE INDEX IF NOT EXISTS "{index}" ON {table} (sess_expire)`),
-		read: r.Replace(`SELECT coalesce(sess_name, ''), coalesce(sess_data, ''),
-  coalesce(sess_created, 0), coalesce(sess_modified, 0), sess_expire,
-  coalesce(sess_addr_created, ''), coalesce(sess_addr_modified, ''), coalesce(sess_counter, 0),
-  coalesce(sess_error, 0), coalesce(sess_warning, 0), coalesce(sess_notice, 0),
-  coalesce(sess_err_message, ''), coalesce(sess_custom, '')
-FROM {table} WHERE sess_id = $1 LIMIT 1`),
+		read: r.Replace(`SELECT ` + columns + ` FROM {table} WHERE sess_id = $1 LIMIT 1`),
 		// One round trip without relying on a unique index: update the row, and insert
 		// it only when there was none to update.
 		write: r.Replace(`WITH updated AS (
@@ -61,7 +89,45 @@ WHERE NOT EXISTS (SELECT FROM updated)`),
 WHERE sess_id = $1`),
 		delete:   r.Replace(`DELETE FROM {table} WHERE sess_id = $1`),
 		exists:   r.Replace(`SELECT EXISTS (SELECT FROM {table} WHERE sess_id = $1 AND (sess_expire IS NULL OR sess_expire >= $2))`),
-		gcDelete: r.Replace(`DELETE FROM {table} WHERE sess_expire < $1`),
-		gcKeep:   r.Replace(`UPDATE {table} SET sess_data = '' WHERE sess_expire < $1 AND sess_data <> ''`),
+		gcDelete: r.Replace(`DELETE FROM {table} WHERE sess_expire < $1` + gcSpare),
+		gcKeep:   r.Replace(`UPDATE {table} SET sess_data = '' WHERE sess_expire < $1 AND sess_data <> ''` + gcSpare),
+		// One collector at a time across daemons; the lock ends with the transaction, so
+		// it works behind PgBouncer in transaction mode.
+		gcElect: `SELECT pg_try_advisory_xact_lock(hashtext('phpsessd gc ' || $1))`,
+
+		leaseSchema: `SELECT
+  (SELECT count(*) FROM pg_attribute WHERE attrelid = to_regclass($1) AND NOT attisdropped
+     AND attname IN ('sess_lock', 'sess_lock_expire')) = 2,
+  EXISTS (SELECT FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+     WHERE i.indrelid = to_regclass($1) AND i.indisunique AND i.indnkeyatts = 1 AND i.indpred IS NULL
+       AND a.attname = 'sess_id')`,
+		addLease: r.Replace(`ALTER TABLE {table} ADD COLUMN IF NOT EXISTS sess_lock text,
+  ADD COLUMN IF NOT EXISTS sess_lock_expire bigint`),
+		// Takes the lease and reads the row in one statement. A missing row is created
+		// empty, as PHP's files handler creates the file it locks; a row whose lease
+		// another owner holds is neither changed nor returned.
+		lockRead: r.Replace(`INSERT INTO {table} AS s (sess_id, sess_name, sess_data, sess_created, sess_modified,
+  sess_expire, sess_addr_created, sess_addr_modified, sess_counter, sess_error, sess_warning,
+  sess_notice, sess_err_message, sess_custom, sess_lock, sess_lock_expire)
+VALUES ($1, $2, '', $3::integer, $3::integer, $3::integer + $4::integer, $5, $5, 0, 0, 0, 0, '', '', $6, ` + nowMS + ` + $7::bigint)
+ON CONFLICT (sess_id) DO UPDATE SET sess_lock = EXCLUDED.sess_lock, sess_lock_expire = EXCLUDED.sess_lock_expire
+WHERE s.sess_lock IS NULL OR s.sess_lock = EXCLUDED.sess_lock OR s.sess_lock_expire < ` + nowMS + `
+RETURNING ` + columns),
+		resetExpired: r.Replace(`UPDATE {table} SET sess_data = '', sess_created = $3::integer, sess_modified = $3::integer,
+  sess_expire = $3::integer + $4::integer, sess_addr_created = $5, sess_addr_modified = $5, sess_counter = 0,
+  sess_error = 0, sess_warning = 0, sess_notice = 0, sess_err_message = '', sess_custom = ''
+WHERE sess_id = $1 AND sess_lock = $2`),
+		// Writes only under the writer's own lease, and ends it.
+		writeLocked: r.Replace(`UPDATE {table} SET sess_name = $2, sess_data = $3, sess_modified = $4, sess_expire = $5,
+  sess_addr_modified = $6, sess_counter = coalesce(sess_counter, 0) + 1,
+  sess_error = $7, sess_warning = $8, sess_notice = $9, sess_err_message = $10, sess_custom = $11,
+  sess_lock = NULL, sess_lock_expire = NULL
+WHERE sess_id = $1 AND sess_lock = $12`),
+		touchLocked: r.Replace(`UPDATE {table} SET sess_modified = $2, sess_expire = $3, sess_addr_modified = $4,
+  sess_counter = coalesce(sess_counter, 0) + 1, sess_lock = NULL, sess_lock_expire = NULL
+WHERE sess_id = $1 AND sess_lock = $5`),
+		release: r.Replace(`UPDATE {table} SET sess_lock = NULL, sess_lock_expire = NULL WHERE sess_id = $1 AND sess_lock = $2`),
+		renew: r.Replace(`UPDATE {table} SET sess_lock_expire = ` + nowMS + ` + $3::bigint
+WHERE sess_id = ANY($1) AND sess_lock = ANY($2)`),
 	}
 }

@@ -55,6 +55,14 @@ type Options struct {
 	// SynchronousCommit off sets synchronous_commit=off on the store's connections: a
 	// crash of PostgreSQL may then lose the last writes acknowledged to PHP.
 	SynchronousCommit bool
+	// Lease, when positive, enables locks held in the table (Lock), shared by every
+	// daemon using the database: a lock whose holder stops renewing it ends Lease
+	// after its last renewal. The table needs two extra columns (sess_lock text,
+	// sess_lock_expire bigint), added by CreateTable, and a unique index on sess_id.
+	Lease time.Duration
+	// PreparedStatements uses named prepared statements; without, each statement is
+	// sent unnamed, which PgBouncer before 1.21 supports in transaction pooling mode.
+	PreparedStatements bool
 	// MaxConns bounds the connection pool; 0 means pgxpool's default.
 	MaxConns int32
 	// Logger receives connection and maintenance events, never session data.
@@ -95,7 +103,17 @@ type Write struct {
 	// Addr is the client's REMOTE_ADDR; it becomes sess_addr_modified, and
 	// sess_addr_created for a new row.
 	Addr string
+	// Token, when set, is the lease the writer holds (see Lock): the write happens only
+	// under it, and ends it.
+	Token string
 }
+
+// ErrLocked is returned by Lock when another owner's live lease holds the session.
+var ErrLocked = errors.New("session is locked by another daemon")
+
+// ErrLeaseLost is returned by a write under a lease that is no longer the caller's: it
+// expired and another owner took it, or the row was deleted. Nothing was written.
+var ErrLeaseLost = errors.New("lost the session's lock before writing (session_pgsql.lock_lease expired); nothing was written")
 
 // ErrUnavailable wraps errors that come from not reaching the database (as opposed to
 // the database refusing a statement).
@@ -115,6 +133,12 @@ type Store struct {
 
 	initMu sync.Mutex
 	inited bool
+
+	heldMu sync.Mutex
+	held   map[string]string // token → id of the leases to renew
+	stop   chan struct{}     // closed by Close
+
+	closeOnce sync.Once
 }
 
 // Open prepares a Store. It does not wait for the database: a server that is down
@@ -144,6 +168,9 @@ func Open(opts Options) (*Store, error) {
 	if !opts.SynchronousCommit {
 		rp["synchronous_commit"] = "off"
 	}
+	if !opts.PreparedStatements {
+		cfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeExec
+	}
 	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
 	if err != nil {
 		return nil, fmt.Errorf("pgsess: %w", err)
@@ -151,17 +178,28 @@ func Open(opts Options) (*Store, error) {
 	s := &Store{
 		opts:  opts,
 		log:   opts.Logger,
-		sql:   newStatements(tableIdent(opts.Table)),
+		sql:   newStatements(tableIdent(opts.Table), opts.Lease > 0),
 		table: tableIdent(opts.Table),
 		now:   time.Now,
 		pool:  pool,
 		desc:  describe(cfg.ConnConfig),
+		held:  make(map[string]string),
+		stop:  make(chan struct{}),
+	}
+	if opts.Lease > 0 {
+		go s.renewLeases()
 	}
 	return s, nil
 }
 
-// Close closes the connections. The Store must not be used afterwards.
-func (s *Store) Close() { s.pool.Close() }
+// Close closes the connections; later calls do nothing. The Store must not be used
+// afterwards.
+func (s *Store) Close() {
+	s.closeOnce.Do(func() {
+		close(s.stop)
+		s.pool.Close()
+	})
+}
 
 // Ready waits until the database answers and the table is usable, retrying with
 // exponential backoff (logged) until ctx ends.
@@ -197,14 +235,32 @@ func (s *Store) init(ctx context.Context) error {
 		if !s.opts.CreateTable {
 			return fmt.Errorf("pgsess: table %s does not exist and session_pgsql.create_table is off", s.opts.Table)
 		}
-		if _, err := s.pool.Exec(ctx, s.sql.createTable); err != nil {
-			return s.wrap(err)
+		if err := s.migrate(ctx, s.sql.createTable); err != nil {
+			return err
 		}
 		s.log.Info().Str("table", s.opts.Table).Str("server", s.desc).Msg("created session table")
+	}
+	if s.opts.Lease > 0 {
+		if err := s.initLease(ctx); err != nil {
+			return err
+		}
 	}
 	s.inited = true
 	s.log.Info().Str("server", s.desc).Msg("database ready")
 	return nil
+}
+
+// migrate runs a schema change that is idempotent (IF NOT EXISTS) under a lock that
+// serialises it with the same change by other daemons starting at the same moment,
+// which would otherwise collide in the catalog.
+func (s *Store) migrate(ctx context.Context, ddl string) error {
+	return s.wrap(pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, s.sql.migrateLock, s.table); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, ddl)
+		return err
+	}))
 }
 
 // Read returns the session with the given id, or nil when there is none.
@@ -242,31 +298,15 @@ func (s *Store) Info(ctx context.Context, id string) (*Session, error) {
 }
 
 func (s *Store) get(ctx context.Context, id string) (*Session, error) {
-	sess := &Session{ID: id}
-	var data, custom, msg string
-	var expire *int64
-	err := s.pool.QueryRow(ctx, s.sql.read, id).Scan(
-		&sess.Name, &data, &sess.Created, &sess.Modified, &expire,
-		&sess.AddrCreated, &sess.AddrModified, &sess.Counter,
-		&sess.Error, &sess.Warning, &sess.Notice, &msg, &custom)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, s.wrap(err)
-	}
-	if expire != nil {
-		sess.Expire = *expire
-	}
-	sess.Data = decodeText(data)
-	sess.Custom = string(decodeText(custom))
-	sess.ErrMessage = string(decodeText(msg))
-	return sess, nil
+	return s.scan(id, s.pool.QueryRow(ctx, s.sql.read, id))
 }
 
 // Write stores w, creating the row if it is missing: a new row gets sess_created and
 // sess_addr_created and a counter of 1, an existing one has its counter incremented.
 // sess_modified is now and sess_expire now + MaxLifetime.
+//
+// With w.Token, the row is written only if that lease still holds it, and the lease
+// ends; otherwise Write returns ErrLeaseLost and writes nothing.
 func (s *Store) Write(ctx context.Context, w Write) error {
 	if err := s.init(ctx); err != nil {
 		return err
@@ -274,6 +314,14 @@ func (s *Store) Write(ctx context.Context, w Write) error {
 	now := s.now().Unix()
 	args := []any{w.ID, w.Name, encodeText(w.Data), now, now + s.lifetime(), w.Addr,
 		w.Error, w.Warning, w.Notice, encodeText([]byte(w.ErrMessage)), encodeText([]byte(w.Custom))}
+	if w.Token != "" {
+		s.unhold(w.Token)
+		tag, err := s.pool.Exec(ctx, s.sql.writeLocked, append(args, w.Token)...)
+		if err == nil && tag.RowsAffected() == 0 {
+			return ErrLeaseLost
+		}
+		return s.wrap(err)
+	}
 	_, err := s.pool.Exec(ctx, s.sql.write, args...)
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.Code == "23505" {
@@ -287,11 +335,21 @@ func (s *Store) Write(ctx context.Context, w Write) error {
 // Touch refreshes sess_modified, sess_expire, sess_addr_modified and the counter
 // without changing data or meta (PHP's lazy_write). A missing row is created empty, as
 // PHP's files handler creates the file, so that use_strict_mode accepts the id later.
-func (s *Store) Touch(ctx context.Context, id, name, addr string) error {
+//
+// With a token, Touch works like Write with one: only under that lease, which ends.
+func (s *Store) Touch(ctx context.Context, id, name, addr, token string) error {
 	if err := s.init(ctx); err != nil {
 		return err
 	}
 	now := s.now().Unix()
+	if token != "" {
+		s.unhold(token)
+		tag, err := s.pool.Exec(ctx, s.sql.touchLocked, id, now, now+s.lifetime(), addr, token)
+		if err == nil && tag.RowsAffected() == 0 {
+			return ErrLeaseLost
+		}
+		return s.wrap(err)
+	}
 	tag, err := s.pool.Exec(ctx, s.sql.touch, id, now, now+s.lifetime(), addr)
 	if err != nil {
 		return s.wrap(err)
@@ -328,18 +386,16 @@ func (s *Store) GC(ctx context.Context) (int64, error) {
 	if err := s.init(ctx); err != nil {
 		return 0, err
 	}
-	q := s.sql.gcDelete
-	if s.opts.KeepExpired {
-		q = s.sql.gcKeep
-	}
-	tag, err := s.pool.Exec(ctx, q, s.now().Unix())
+	tag, err := s.pool.Exec(ctx, s.gcStatement(), s.now().Unix())
 	if err != nil {
 		return 0, s.wrap(err)
 	}
 	return tag.RowsAffected(), nil
 }
 
-// RunGC runs GC every interval until ctx ends, logging what it removed.
+// RunGC runs GC every interval until ctx ends, logging what it removed. Daemons
+// sharing the database elect one collector per round: a daemon that finds another
+// collecting skips its round.
 func (s *Store) RunGC(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
@@ -349,13 +405,40 @@ func (s *Store) RunGC(ctx context.Context, interval time.Duration) {
 			return
 		case <-t.C:
 		}
-		n, err := s.GC(ctx)
-		if err != nil {
+		n, elected, err := s.electedGC(ctx)
+		switch {
+		case err != nil:
 			s.log.Warn().Err(err).Msg("garbage collection failed")
-			continue
+		case !elected:
+			s.log.Debug().Msg("garbage collection skipped: another daemon is collecting")
+		default:
+			s.log.Info().Int64("sessions", n).Msg("garbage collection")
 		}
-		s.log.Info().Int64("sessions", n).Msg("garbage collection")
 	}
+}
+
+// electedGC runs GC inside a transaction holding the cluster-wide collector lock, or
+// reports that another daemon holds it.
+func (s *Store) electedGC(ctx context.Context) (n int64, elected bool, err error) {
+	if err := s.init(ctx); err != nil {
+		return 0, false, err
+	}
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if err := tx.QueryRow(ctx, s.sql.gcElect, s.table).Scan(&elected); err != nil || !elected {
+			return err
+		}
+		tag, err := tx.Exec(ctx, s.gcStatement(), s.now().Unix())
+		n = tag.RowsAffected()
+		return err
+	})
+	return n, elected, s.wrap(err)
+}
+
+func (s *Store) gcStatement() string {
+	if s.opts.KeepExpired {
+		return s.sql.gcKeep
+	}
+	return s.sql.gcDelete
 }
 
 // Reset closes every connection of the pool; the next operations open new ones

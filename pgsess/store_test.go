@@ -105,13 +105,13 @@ func TestTouchCreatesAMissingRowLikeTheFilesHandler(t *testing.T) {
 	dsn := testenv.SharedPG(t).NewDatabase(t)
 	s := openStore(t, dsn, Options{CreateTable: true})
 	ctx := context.Background()
-	if err := s.Touch(ctx, "a", "SID", "192.0.2.1"); err != nil {
+	if err := s.Touch(ctx, "a", "SID", "192.0.2.1", ""); err != nil {
 		t.Fatal(err)
 	}
 	if ok, err := s.Exists(ctx, "a"); !ok || err != nil {
 		t.Fatalf("exists: %v %v", ok, err)
 	}
-	if err := s.Touch(ctx, "a", "SID", "192.0.2.1"); err != nil {
+	if err := s.Touch(ctx, "a", "SID", "192.0.2.1", ""); err != nil {
 		t.Fatal(err)
 	}
 	if got, _ := s.Info(ctx, "a"); got.Counter != 2 {
@@ -136,14 +136,14 @@ func TestSeveralServersAreRefusedForNow(t *testing.T) {
 func TestPgbenchScriptRunsTheStoresStatements(t *testing.T) {
 	pg := testenv.SharedPG(t)
 	dsn := pg.NewDatabase(t)
-	s := openStore(t, dsn, Options{CreateTable: true})
+	s := openStore(t, dsn, Options{CreateTable: true, Lease: 15 * time.Second})
 	if err := s.Ready(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	script := PgbenchScript("php_session", 4, `n|s:3:"it's";`, 1440)
 	conn := testenv.Conn(t, dsn)
 	for _, stmt := range strings.Split(strings.TrimSpace(script), "\n")[1:] {
-		if _, err := conn.Exec(context.Background(), strings.ReplaceAll(strings.TrimSuffix(stmt, ";"), ":n", "1")); err != nil {
+		if _, err := conn.Exec(context.Background(), strings.NewReplacer(":n", "1", ":client_id", "7").Replace(strings.TrimSuffix(stmt, ";"))); err != nil {
 			t.Fatalf("%s: %v", stmt, err)
 		}
 	}

@@ -41,8 +41,11 @@ func main() {
 // runtime failure, 2 bad usage or configuration.
 func run(args []string, stderr io.Writer) int {
 	cmd := "serve"
-	if len(args) > 0 && (args[0] == "gc" || args[0] == "version" || args[0] == "serve") {
+	if len(args) > 0 && (args[0] == "gc" || args[0] == "version" || args[0] == "serve" || args[0] == "bench") {
 		cmd, args = args[0], args[1:]
+	}
+	if cmd == "bench" {
+		return runBench(args, stderr)
 	}
 	fs := flag.NewFlagSet("phpsessd "+cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -114,16 +117,28 @@ func openStore(cfg *iniconf.Config, log zerolog.Logger) (*pgsess.Store, error) {
 		}
 		password = p
 	}
+	var lease time.Duration
+	if clusterLocks(cfg) {
+		lease = cfg.LockLease
+	}
 	return pgsess.Open(pgsess.Options{
-		DSNs:              cfg.DB,
-		Password:          password,
-		Table:             cfg.Table,
-		CreateTable:       cfg.CreateTable,
-		KeepExpired:       cfg.KeepExpired,
-		MaxLifetime:       time.Duration(cfg.GCMaxLifetime) * time.Second,
-		SynchronousCommit: cfg.Synchronous,
-		Logger:            log.With().Str("component", "store").Logger(),
+		DSNs:               cfg.DB,
+		Password:           password,
+		Table:              cfg.Table,
+		CreateTable:        cfg.CreateTable,
+		KeepExpired:        cfg.KeepExpired,
+		MaxLifetime:        time.Duration(cfg.GCMaxLifetime) * time.Second,
+		SynchronousCommit:  cfg.Synchronous,
+		Lease:              lease,
+		PreparedStatements: cfg.PreparedStatements,
+		Logger:             log.With().Str("component", "store").Logger(),
 	})
+}
+
+// clusterLocks reports whether sessions are locked across daemons (with a lease in the
+// table) rather than within this one.
+func clusterLocks(cfg *iniconf.Config) bool {
+	return cfg.Locking && cfg.LockScope == "cluster"
 }
 
 func runGC(ctx context.Context, store *pgsess.Store, log zerolog.Logger) int {
@@ -156,6 +171,7 @@ func serve(ctx context.Context, cfg *iniconf.Config, store *pgsess.Store, log ze
 	srv := handler.New(handler.Config{
 		Version:      version,
 		Locking:      cfg.Locking,
+		ClusterLocks: clusterLocks(cfg),
 		LockTimeout:  cfg.LockTimeout,
 		ShortCircuit: cfg.ShortCircuit,
 		Secret:       cfg.Secret,
@@ -183,7 +199,7 @@ func serve(ctx context.Context, cfg *iniconf.Config, store *pgsess.Store, log ze
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	log.Info().Str("listen", cfg.Listen.String()).Strs("ini", cfg.Files).Str("version", version).
-		Bool("locking", cfg.Locking).Msg("phpsessd ready")
+		Bool("locking", cfg.Locking).Str("lock_scope", cfg.LockScope).Msg("phpsessd ready")
 
 	select {
 	case err := <-served:

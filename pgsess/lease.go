@@ -1,0 +1,148 @@
+package pgsess
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// initLease makes sure the table can hold leases: the two lease columns (added when
+// CreateTable is set) and a unique index on sess_id, which taking a lease relies on.
+func (s *Store) initLease(ctx context.Context) error {
+	var cols, unique bool
+	if err := s.pool.QueryRow(ctx, s.sql.leaseSchema, s.table).Scan(&cols, &unique); err != nil {
+		return s.wrap(err)
+	}
+	if !cols && s.opts.CreateTable {
+		if err := s.migrate(ctx, s.sql.addLease); err != nil {
+			return err
+		}
+		s.log.Info().Str("table", s.opts.Table).Msg("added the lock columns sess_lock and sess_lock_expire")
+		cols = true
+	}
+	if !cols {
+		return fmt.Errorf("pgsess: table %s lacks the columns of session_pgsql.lock_scope = cluster: "+
+			"run ALTER TABLE %s ADD COLUMN sess_lock text, ADD COLUMN sess_lock_expire bigint; or set session_pgsql.lock_scope = host",
+			s.opts.Table, s.table)
+	}
+	if !unique {
+		return fmt.Errorf("pgsess: table %s has no primary key or unique index on sess_id, which session_pgsql.lock_scope = cluster needs: "+
+			"run ALTER TABLE %s ADD PRIMARY KEY (sess_id); or set session_pgsql.lock_scope = host", s.opts.Table, s.table)
+	}
+	return nil
+}
+
+// Lock takes the session's lease under token and returns the session, in one
+// statement. A missing session is created empty (so Lock never returns nil without an
+// error); the caller holds the lease until Write or Touch with the same token, or
+// Release, and the Store renews it meanwhile. A token may take its own lease again.
+//
+// When another token's live lease holds the session, Lock returns ErrLocked and changes
+// nothing: the caller waits and tries again. An expired session is handled as
+// KeepExpired says (see Read), under the lease.
+func (s *Store) Lock(ctx context.Context, id, token, name, addr string) (*Session, error) {
+	if err := s.init(ctx); err != nil {
+		return nil, err
+	}
+	now := s.now().Unix()
+	sess, err := s.scan(id, s.pool.QueryRow(ctx, s.sql.lockRead, id, name, now, s.lifetime(), addr, token,
+		s.opts.Lease.Milliseconds()))
+	if err != nil || sess == nil {
+		if err == nil {
+			err = ErrLocked
+		}
+		return nil, err
+	}
+	s.hold(token, id)
+	if sess.Expire == 0 || sess.Expire >= now {
+		return sess, nil
+	}
+	if s.opts.KeepExpired {
+		sess.Data = nil
+		return sess, nil
+	}
+	if _, err := s.pool.Exec(ctx, s.sql.resetExpired, id, token, now, s.lifetime(), addr); err != nil {
+		return nil, s.wrap(err)
+	}
+	return &Session{ID: id, Name: name, Created: now, Modified: now, Expire: now + s.lifetime(),
+		AddrCreated: addr, AddrModified: addr}, nil
+}
+
+// Release ends the lease token holds on the session, if it still does.
+func (s *Store) Release(ctx context.Context, id, token string) error {
+	s.unhold(token)
+	_, err := s.pool.Exec(ctx, s.sql.release, id, token)
+	return s.wrap(err)
+}
+
+func (s *Store) hold(token, id string) {
+	s.heldMu.Lock()
+	s.held[token] = id
+	s.heldMu.Unlock()
+}
+
+func (s *Store) unhold(token string) {
+	s.heldMu.Lock()
+	delete(s.held, token)
+	s.heldMu.Unlock()
+}
+
+// renewLeases extends every held lease three times per lease period, in one statement,
+// until Close.
+func (s *Store) renewLeases() {
+	t := time.NewTicker(s.opts.Lease / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+		}
+		s.heldMu.Lock()
+		ids, tokens := make([]string, 0, len(s.held)), make([]string, 0, len(s.held))
+		for token, id := range s.held {
+			ids, tokens = append(ids, id), append(tokens, token)
+		}
+		s.heldMu.Unlock()
+		if len(ids) == 0 {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), s.opts.Lease/3)
+		tag, err := s.pool.Exec(ctx, s.sql.renew, ids, tokens, s.opts.Lease.Milliseconds())
+		cancel()
+		switch {
+		case err != nil:
+			s.log.Warn().Err(s.wrap(err)).Int("leases", len(ids)).Msg("renewing session locks failed")
+		case tag.RowsAffected() < int64(len(ids)):
+			// Released meanwhile, destroyed by their holder, or lost: a lost lease
+			// fails its holder's write with ErrLeaseLost.
+			s.log.Debug().Int("leases", len(ids)).Int64("renewed", tag.RowsAffected()).Msg("some session locks ended before renewal")
+		}
+	}
+}
+
+// scan reads one row of columns, or nil when there is none.
+func (s *Store) scan(id string, row pgx.Row) (*Session, error) {
+	sess := &Session{ID: id}
+	var data, custom, msg string
+	var expire *int64
+	err := row.Scan(&sess.Name, &data, &sess.Created, &sess.Modified, &expire,
+		&sess.AddrCreated, &sess.AddrModified, &sess.Counter,
+		&sess.Error, &sess.Warning, &sess.Notice, &msg, &custom)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, s.wrap(err)
+	}
+	if expire != nil {
+		sess.Expire = *expire
+	}
+	sess.Data = decodeText(data)
+	sess.Custom = string(decodeText(custom))
+	sess.ErrMessage = string(decodeText(msg))
+	return sess, nil
+}

@@ -1,0 +1,113 @@
+package pgsess
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/phpsessd/phpsessd/internal/testenv"
+)
+
+// twoDaemons opens two stores with leases on one fresh database.
+func twoDaemons(t *testing.T, lease time.Duration) (a, b *Store, dsn string) {
+	t.Helper()
+	dsn = testenv.SharedPG(t).NewDatabase(t)
+	a = openStore(t, dsn, Options{CreateTable: true, Lease: lease})
+	b = openStore(t, dsn, Options{CreateTable: true, Lease: lease})
+	return a, b, dsn
+}
+
+func TestLeaseExcludesAnotherDaemonUntilTheWriteEndsIt(t *testing.T) {
+	a, b, _ := twoDaemons(t, 15*time.Second)
+	ctx := context.Background()
+	sess, err := a.Lock(ctx, "s", "a1", "SID", "192.0.2.1")
+	if err != nil || sess.Counter != 0 || len(sess.Data) != 0 {
+		t.Fatalf("first lock of a new session: %+v %v", sess, err)
+	}
+	if _, err := a.Lock(ctx, "s", "a1", "SID", "192.0.2.1"); err != nil {
+		t.Fatalf("the holder could not take its own lease again: %v", err)
+	}
+	if _, err := b.Lock(ctx, "s", "b1", "SID", ""); !errors.Is(err, ErrLocked) {
+		t.Fatalf("second daemon: %v, expected ErrLocked", err)
+	}
+	if err := a.Write(ctx, Write{ID: "s", Data: []byte("n|i:1;"), Token: "a1"}); err != nil {
+		t.Fatal(err)
+	}
+	sess, err = b.Lock(ctx, "s", "b1", "SID", "")
+	if err != nil || string(sess.Data) != "n|i:1;" || sess.Counter != 1 {
+		t.Fatalf("after the write: %+v %v", sess, err)
+	}
+}
+
+func TestLeaseOfADaemonThatStoppedEndsAfterTheLeaseTime(t *testing.T) {
+	a, b, _ := twoDaemons(t, 3*time.Second)
+	ctx := context.Background()
+	if _, err := a.Lock(ctx, "s", "a1", "", ""); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(4 * time.Second) // a keeps renewing
+	if _, err := b.Lock(ctx, "s", "b1", "", ""); !errors.Is(err, ErrLocked) {
+		t.Fatalf("a renewed lease was broken: %v", err)
+	}
+	a.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, err := b.Lock(ctx, "s", "b1", "", "")
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, ErrLocked) || time.Now().After(deadline) {
+			t.Fatalf("lease of a stopped daemon: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func TestWriteUnderALostLeaseWritesNothing(t *testing.T) {
+	a, b, dsn := twoDaemons(t, 15*time.Second)
+	ctx := context.Background()
+	a.Lock(ctx, "s", "a1", "", "")
+	// The lease expires (as if a's daemon had stalled) and b takes it.
+	testenv.Conn(t, dsn).Exec(ctx, "UPDATE php_session SET sess_lock_expire = 0")
+	if _, err := b.Lock(ctx, "s", "b1", "", ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Write(ctx, Write{ID: "s", Data: []byte("stale"), Token: "a1"}); !errors.Is(err, ErrLeaseLost) {
+		t.Fatalf("write under a lost lease: %v", err)
+	}
+	if err := a.Touch(ctx, "s", "", "", "a1"); !errors.Is(err, ErrLeaseLost) {
+		t.Fatalf("touch under a lost lease: %v", err)
+	}
+	if got, _ := b.Info(ctx, "s"); string(got.Data) != "" {
+		t.Fatalf("data %q written under a lost lease", got.Data)
+	}
+}
+
+func TestGCSparesLockedRows(t *testing.T) {
+	a, _, dsn := twoDaemons(t, 15*time.Second)
+	ctx := context.Background()
+	a.Lock(ctx, "locked", "a1", "", "")
+	testenv.Conn(t, dsn).Exec(ctx, "INSERT INTO php_session (sess_id, sess_expire) VALUES ('free', 1); UPDATE php_session SET sess_expire = 1")
+	if n, err := a.GC(ctx); n != 1 || err != nil {
+		t.Fatalf("GC removed %d rows (%v): expected only the unlocked one", n, err)
+	}
+	if n, elected, err := a.electedGC(ctx); !elected || err != nil || n != 0 {
+		t.Fatalf("elected GC: %d %v %v", n, elected, err)
+	}
+}
+
+func TestClusterLocksNeedTheLockColumnsWhenTheTableIsNotOurs(t *testing.T) {
+	pg := testenv.SharedPG(t)
+	dsn := pg.NewDatabase(t)
+	pg.Exec(t, testenv.DBName(dsn), `CREATE TABLE php_session (sess_id text PRIMARY KEY, sess_name text, sess_data text,
+  sess_created integer, sess_modified integer, sess_expire integer, sess_addr_created text,
+  sess_addr_modified text, sess_counter integer, sess_error integer, sess_warning integer,
+  sess_notice integer, sess_err_message text, sess_custom text)`)
+	s := openStore(t, dsn, Options{Lease: 15 * time.Second})
+	_, err := s.Lock(context.Background(), "s", "t", "", "")
+	if err == nil || !strings.Contains(err.Error(), "ADD COLUMN sess_lock text") {
+		t.Fatalf("got %v: expected the ALTER TABLE to run", err)
+	}
+}
