@@ -11,10 +11,10 @@ LDFLAGS := -X main.version=$(VERSION)
 FUZZTIME ?= 30s
 
 # Debian packages the tests and the demo run: PHP-FPM and the CLI, PHPUnit and
-# Composer for the PHP client, PostgreSQL 15's server binaries.
-DEB_PACKAGES := php8.2-cli php8.2-fpm php8.2-pgsql composer phpunit postgresql-15 postgresql-client-15 procps
+# Composer for the PHP client, PostgreSQL 15's server binaries, PgBouncer.
+DEB_PACKAGES := php8.2-cli php8.2-fpm php8.2-pgsql composer phpunit postgresql-15 postgresql-client-15 pgbouncer procps php-symfony-http-foundation
 
-.PHONY: all build deps test test-go test-php vet run fuzz clean
+.PHONY: all build deps test test-go test-php vet run fuzz clean bench
 
 all: build
 
@@ -53,6 +53,14 @@ test-php:
 run: deps build
 	$(GO) build -o bin/demo ./internal/cmd/demo
 	bin/demo -phpsessd bin/phpsessd
+
+# The side-by-side benchmark (issue 6): a PostgreSQL cluster with durable commits,
+# phpsessd and three PHP-FPM pools (files, Symfony's PdoSessionHandler, phpsessd) under
+# the same load, then the daemon's protocol throughput beside pgbench and its memory
+# with 1,000 idle connections. Prints the table; writes results/<timestamp>/ and
+# results/latest/ (JSON, text, SVG). About 2 minutes. BENCHFLAGS="-duration 30s" etc.
+bench: deps
+	$(GO) run ./internal/cmd/benchrun -out results $(BENCHFLAGS)
 
 fuzz:
 	$(GO) test ./handler/ -run '^$$' -fuzz '^FuzzParseRequest$$' -fuzztime $(FUZZTIME)

@@ -36,10 +36,14 @@ func newSite(t *testing.T, ini string) *site {
 	dir := testenv.ShortTempDir(t)
 	d := testenv.StartDaemon(t, dir, testenv.DaemonINI(dir, dsn)+ini)
 	// Tests write rows directly: wait until the daemon has made the table.
-	eventually(t, "the daemon to reach the database", func() bool { return strings.Contains(d.Log(), "database") })
+	eventually(t, "the daemon to reach the database", func() bool { return containsReady(d.Log()) })
 	return &site{t: t, pg: pg, dsn: dsn, daemon: d, db: testenv.Conn(t, dsn),
 		web: fpm.Web(t, map[string]string{"PHPSESSD_LISTEN": d.Listen})}
 }
+
+// containsReady reports whether a daemon's log shows it reached the database, or
+// failed to.
+func containsReady(log string) bool { return strings.Contains(log, "database") }
 
 // page is the JSON answer of testdata/www/t.php.
 type page map[string]any
