@@ -209,7 +209,7 @@ func (c *conn) lockAndRead(ctx context.Context, id string) (*pgsess.Session, err
 		return c.srv.store.Read(ctx, id)
 	}
 	if c.token == "" {
-		c.token = c.srv.newToken()
+		c.token = c.srv.store.NewToken()
 	}
 	for wait := time.Millisecond; ; wait = min(2*wait, 100*time.Millisecond) {
 		sess, err := c.srv.store.Lock(lctx, id, c.token, c.name, c.addr)

@@ -12,13 +12,9 @@ package handler
 import (
 	"bufio"
 	"context"
-	"crypto/rand"
 	"errors"
-	"fmt"
 	"net"
-	"os"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/phpsessd/phpsessd/pgsess"
@@ -36,6 +32,7 @@ type Store interface {
 	Touch(ctx context.Context, id, name, addr, token string) error
 	Lock(ctx context.Context, id, token, name, addr string) (*pgsess.Session, error)
 	Release(ctx context.Context, id, token string) error
+	NewToken() string
 	Destroy(ctx context.Context, id string) error
 	Exists(ctx context.Context, id string) (bool, error)
 	GC(ctx context.Context) (int64, error)
@@ -78,9 +75,6 @@ type Server struct {
 	table *LockTable
 	log   zerolog.Logger
 
-	owner  string        // this server's part of lease tokens
-	leases atomic.Uint64 // leases taken, for unique tokens
-
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
 	conns     map[*conn]struct{}
@@ -101,7 +95,7 @@ func New(cfg Config, store Store) *Server {
 	}
 	t := NewLockTable()
 	return &Server{
-		cfg: cfg, store: store, locks: t, table: t, log: cfg.Logger, owner: newOwner(),
+		cfg: cfg, store: store, locks: t, table: t, log: cfg.Logger,
 		listeners: make(map[net.Listener]struct{}),
 		conns:     make(map[*conn]struct{}),
 		done:      make(chan struct{}),
@@ -231,19 +225,6 @@ func (s *Server) isDraining() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.draining
-}
-
-// newOwner returns a random identity for this server's lease tokens.
-func newOwner() string {
-	b := make([]byte, 8)
-	rand.Read(b)
-	host, _ := os.Hostname()
-	return fmt.Sprintf("%s/%d/%x", host, os.Getpid(), b)
-}
-
-// newToken returns a lease token no other lock of any daemon uses.
-func (s *Server) newToken() string {
-	return fmt.Sprintf("%s/%d", s.owner, s.leases.Add(1))
 }
 
 func peerName(nc net.Conn) string {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -32,8 +33,30 @@ func (s *Store) initLease(ctx context.Context) error {
 		return fmt.Errorf("pgsess: table %s has no primary key or unique index on sess_id, which session_pgsql.lock_scope = cluster needs: "+
 			"run ALTER TABLE %s ADD PRIMARY KEY (sess_id); or set session_pgsql.lock_scope = host", s.opts.Table, s.table)
 	}
+	return s.releaseStale(ctx)
+}
+
+// NewToken returns a lease token that no other lock of any daemon uses: the owner
+// (Options.LeaseOwner), this Store's boot id, and a sequence number.
+func (s *Store) NewToken() string {
+	return fmt.Sprintf("%s/%s/%d", s.opts.LeaseOwner, s.boot, s.tokens.Add(1))
+}
+
+// releaseStale ends the leases an earlier run of the same owner left when it died, so
+// that its sessions do not stay locked for a lease period after a restart.
+func (s *Store) releaseStale(ctx context.Context) error {
+	owner := likeEscaper.Replace(s.opts.LeaseOwner)
+	tag, err := s.pool.Exec(ctx, s.sql.releaseStale, owner+"/%", owner+"/"+s.boot+"/%")
+	if err != nil {
+		return s.wrap(err)
+	}
+	if n := tag.RowsAffected(); n > 0 {
+		s.log.Info().Int64("sessions", n).Msg("released the locks of this daemon's previous run")
+	}
 	return nil
 }
+
+var likeEscaper = strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`)
 
 // Lock takes the session's lease under token and returns the session, in one
 // statement. A missing session is created empty (so Lock never returns nil without an

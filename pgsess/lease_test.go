@@ -111,3 +111,30 @@ func TestClusterLocksNeedTheLockColumnsWhenTheTableIsNotOurs(t *testing.T) {
 		t.Fatalf("got %v: expected the ALTER TABLE to run", err)
 	}
 }
+
+func TestRestartedDaemonReleasesItsPreviousRunsLeasesOnly(t *testing.T) {
+	dsn := testenv.SharedPG(t).NewDatabase(t)
+	ctx := context.Background()
+	opts := Options{CreateTable: true, Lease: 15 * time.Second, LeaseOwner: "web_1:unix:/run/x.sock"}
+	first := openStore(t, dsn, opts)
+	if _, err := first.Lock(ctx, "mine", first.NewToken(), "", ""); err != nil {
+		t.Fatal(err)
+	}
+	other := openStore(t, dsn, Options{Lease: 15 * time.Second, LeaseOwner: "web1:unix:/run/x.sock"})
+	if _, err := other.Lock(ctx, "theirs", other.NewToken(), "", ""); err != nil {
+		t.Fatal(err)
+	}
+	first.Close() // dies holding "mine"
+
+	again := openStore(t, dsn, opts)
+	if err := again.Ready(ctx); err != nil {
+		t.Fatal(err)
+	}
+	probe := openStore(t, dsn, Options{Lease: 15 * time.Second})
+	if _, err := probe.Lock(ctx, "mine", probe.NewToken(), "", ""); err != nil {
+		t.Fatalf("the lease of the previous run still holds: %v", err)
+	}
+	if _, err := probe.Lock(ctx, "theirs", probe.NewToken(), "", ""); !errors.Is(err, ErrLocked) {
+		t.Fatalf("another daemon's lease was released: %v", err)
+	}
+}

@@ -25,6 +25,7 @@ type statements struct {
 	writeLocked  string
 	touchLocked  string
 	release      string
+	releaseStale string
 	renew        string
 }
 
@@ -127,6 +128,8 @@ WHERE sess_id = $1 AND sess_lock = $12`),
   sess_counter = coalesce(sess_counter, 0) + 1, sess_lock = NULL, sess_lock_expire = NULL
 WHERE sess_id = $1 AND sess_lock = $5`),
 		release: r.Replace(`UPDATE {table} SET sess_lock = NULL, sess_lock_expire = NULL WHERE sess_id = $1 AND sess_lock = $2`),
+		releaseStale: r.Replace(`UPDATE {table} SET sess_lock = NULL, sess_lock_expire = NULL
+WHERE sess_lock LIKE $1 AND sess_lock NOT LIKE $2`),
 		renew: r.Replace(`UPDATE {table} SET sess_lock_expire = ` + nowMS + ` + $3::bigint
 WHERE sess_id = ANY($1) AND sess_lock = ANY($2)`),
 	}

@@ -22,10 +22,13 @@ package pgsess
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -60,6 +63,11 @@ type Options struct {
 	// after its last renewal. The table needs two extra columns (sess_lock text,
 	// sess_lock_expire bigint), added by CreateTable, and a unique index on sess_id.
 	Lease time.Duration
+	// LeaseOwner names this daemon in lease tokens, the same across its restarts and
+	// different from every other daemon using the database (host name and socket, for
+	// example): at start the Store ends the leases a previous run of the same owner
+	// left, instead of letting them block their sessions until they expire.
+	LeaseOwner string
 	// PreparedStatements uses named prepared statements; without, each statement is
 	// sent unnamed, which PgBouncer before 1.21 supports in transaction pooling mode.
 	PreparedStatements bool
@@ -134,6 +142,9 @@ type Store struct {
 	initMu sync.Mutex
 	inited bool
 
+	boot   string        // this run's part of lease tokens
+	tokens atomic.Uint64 // lease tokens minted
+
 	heldMu sync.Mutex
 	held   map[string]string // token → id of the leases to renew
 	stop   chan struct{}     // closed by Close
@@ -149,6 +160,9 @@ func Open(opts Options) (*Store, error) {
 	}
 	if opts.Table == "" {
 		opts.Table = "php_session"
+	}
+	if opts.LeaseOwner == "" {
+		opts.LeaseOwner = "anonymous-" + randomHex(6) // a stranger to every earlier run
 	}
 	cfg, err := pgxpool.ParseConfig(opts.DSNs[0])
 	if err != nil {
@@ -185,6 +199,7 @@ func Open(opts Options) (*Store, error) {
 		desc:  describe(cfg.ConnConfig),
 		held:  make(map[string]string),
 		stop:  make(chan struct{}),
+		boot:  randomHex(6),
 	}
 	if opts.Lease > 0 {
 		go s.renewLeases()
@@ -490,6 +505,12 @@ func (s *Store) wrap(err error) error {
 // describe names a server for humans: user@host:port/dbname, without the password.
 func describe(c *pgx.ConnConfig) string {
 	return fmt.Sprintf("%s@%s:%d/%s", c.User, c.Host, c.Port, c.Database)
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
 }
 
 // tableIdent quotes a possibly schema-qualified table name.

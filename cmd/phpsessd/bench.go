@@ -45,7 +45,7 @@ func runBench(args []string, stderr io.Writer) int {
 	fs.DurationVar(&cfg.Warmup, "warmup", 2*time.Second, "warmup before measuring (its requests count for lost updates only)")
 	fs.IntVar(&cfg.Payload, "payload", 1024, "bytes of payload the page keeps in the session")
 	fs.DurationVar(&cfg.Timeout, "timeout", 60*time.Second, "limit of one request")
-	fs.BoolVar(&cfg.KeepAlive, "keepalive", false, "reuse one FastCGI connection per client (needs -clients <= the pool's workers)")
+	fs.BoolVar(&cfg.KeepAlive, "keepalive", true, "reuse one FastCGI connection per client (FCGI_KEEP_CONN; needs -clients <= the pool's workers); false: one connection per request, as nginx's default")
 	jsonOut := fs.String("json", "", "also write the result as JSON to this file")
 	cfg.Params = map[string]string{}
 	fs.Func("param", "extra FastCGI parameter NAME=VALUE sent with every request (repeatable)", func(s string) error {

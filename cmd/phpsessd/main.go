@@ -130,9 +130,17 @@ func openStore(cfg *iniconf.Config, log zerolog.Logger) (*pgsess.Store, error) {
 		MaxLifetime:        time.Duration(cfg.GCMaxLifetime) * time.Second,
 		SynchronousCommit:  cfg.Synchronous,
 		Lease:              lease,
+		LeaseOwner:         leaseOwner(cfg),
 		PreparedStatements: cfg.PreparedStatements,
 		Logger:             log.With().Str("component", "store").Logger(),
 	})
+}
+
+// leaseOwner names this daemon among those sharing the database, the same across its
+// restarts: its host and socket.
+func leaseOwner(cfg *iniconf.Config) string {
+	host, _ := os.Hostname()
+	return host + ":" + cfg.Listen.String()
 }
 
 // clusterLocks reports whether sessions are locked across daemons (with a lease in the
