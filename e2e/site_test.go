@@ -80,6 +80,13 @@ func (s *site) get(b *testenv.Browser, query string) page {
 	return p
 }
 
+// decode parses an answer of t.php; a body that is not JSON gives an empty page.
+func decode(body string) page {
+	var p page
+	json.Unmarshal([]byte(body), &p)
+	return p
+}
+
 // mustGet is get that fails the test on a PHP warning or a failed session_start.
 func (s *site) mustGet(b *testenv.Browser, query string) page {
 	s.t.Helper()

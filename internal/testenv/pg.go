@@ -175,6 +175,18 @@ func (pg *PG) start() error {
 	}
 }
 
+// Restart stops the postmaster with a fast shutdown (connections are cut) and starts it
+// again on the same port and data.
+func (pg *PG) Restart() error {
+	pg.cmd.Process.Signal(syscall.SIGINT)
+	select {
+	case <-pg.exited:
+	case <-time.After(30 * time.Second):
+		return fmt.Errorf("postgres did not stop")
+	}
+	return pg.start()
+}
+
 // Stop stops a cluster started by StartPG and removes its directory.
 func (pg *PG) Stop() {
 	if pg.cmd == nil {

@@ -1,0 +1,195 @@
+package e2e
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/phpsessd/phpsessd/handler"
+	"github.com/phpsessd/phpsessd/internal/testenv"
+)
+
+// load runs one client per session, each incrementing its own counter in a loop, and
+// keeps per session the highest counter whose write PHP saw acknowledged.
+type load struct {
+	s        *site
+	browsers []*testenv.Browser
+	mu       sync.Mutex
+	acked    map[string]int // session id → highest acknowledged counter
+	requests atomic.Int64
+	failed   atomic.Int64
+	lastOK   atomic.Int64 // unix nanoseconds of the latest acknowledged request
+	stop     chan struct{}
+	wg       sync.WaitGroup
+}
+
+func startLoad(s *site, sessions int) *load {
+	l := &load{s: s, acked: map[string]int{}, stop: make(chan struct{})}
+	for range sessions {
+		b := s.web.Browser()
+		s.mustGet(b, "do=count")
+		l.acked[b.Cookie("PHPSESSID")] = 1
+		l.browsers = append(l.browsers, b)
+	}
+	for _, b := range l.browsers {
+		l.wg.Add(1)
+		go func() {
+			defer l.wg.Done()
+			for {
+				select {
+				case <-l.stop:
+					return
+				default:
+				}
+				l.requests.Add(1)
+				code, body := b.Get(s.t, "/t.php?do=count")
+				if code != 200 || !strings.HasPrefix(body, "{") {
+					s.t.Errorf("HTTP %d, not a PHP warning but: %s", code, body)
+					return
+				}
+				p := decode(body)
+				if p["closed"] != true || p.warnings() != "" {
+					l.failed.Add(1)
+					time.Sleep(10 * time.Millisecond)
+					continue
+				}
+				l.lastOK.Store(time.Now().UnixNano())
+				l.mu.Lock()
+				l.acked[b.Cookie("PHPSESSID")] = max(l.acked[b.Cookie("PHPSESSID")], p.int("n"))
+				l.mu.Unlock()
+			}
+		}()
+	}
+	return l
+}
+
+// recovery waits for the first acknowledged request after since and returns how long
+// it took.
+func (l *load) recovery(since time.Time) time.Duration {
+	eventually(l.s.t, "requests to succeed again", func() bool { return l.lastOK.Load() > since.UnixNano() })
+	return time.Duration(l.lastOK.Load() - since.UnixNano())
+}
+
+// finish stops the load and returns how many acknowledged writes the table lacks.
+func (l *load) finish() (lost int) {
+	close(l.stop)
+	l.wg.Wait()
+	for id, n := range l.acked {
+		r, _ := l.s.row(id)
+		var stored int
+		fmt.Sscanf(r.Data, "n|i:%d;", &stored)
+		if stored < n {
+			l.s.t.Errorf("session %s: counter %d stored, %d acknowledged", id, stored, n)
+			lost += n - stored
+		}
+	}
+	return lost
+}
+
+func TestKillingTheDaemonUnderLoadLosesNoAcknowledgedWrite(t *testing.T) {
+	s := newSite(t, "")
+	l := startLoad(s, 8)
+	time.Sleep(time.Second)
+	s.daemon.Kill()
+	killed := time.Now()
+	time.Sleep(300 * time.Millisecond) // requests meanwhile get a warning, not a fatal error
+	s.daemon = testenv.StartDaemon(t, s.daemon.Dir, mustRead(t, s.daemon.INI))
+	restarted := time.Now()
+	took := l.recovery(restarted)
+	time.Sleep(500 * time.Millisecond)
+	lost := l.finish()
+	t.Logf("kill -9 of phpsessd: %d requests, %d failed while it was down, acknowledged writes lost: %d, down %s, first success %s after restart",
+		l.requests.Load(), l.failed.Load(), lost, restarted.Sub(killed).Round(time.Millisecond), took.Round(time.Millisecond))
+}
+
+func TestPostgresRestartUnderLoadLosesNoAcknowledgedWrite(t *testing.T) {
+	testenv.RequirePHP(t)
+	pg, err := testenv.StartPG()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pg.Stop)
+	dsn := pg.NewDatabase(t)
+	dir := testenv.ShortTempDir(t)
+	d := testenv.StartDaemon(t, dir, testenv.DaemonINI(dir, dsn))
+	eventually(t, "the daemon to reach the database", func() bool { return containsReady(d.Log()) })
+	s := &site{t: t, pg: pg, dsn: dsn, daemon: d, web: testenv.SharedFPM(t).Web(t, map[string]string{"PHPSESSD_LISTEN": d.Listen})}
+	l := startLoad(s, 8)
+	time.Sleep(time.Second)
+	began := time.Now()
+	if err := pg.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	up := time.Now()
+	took := l.recovery(up)
+	time.Sleep(500 * time.Millisecond)
+	s.db = testenv.Conn(t, dsn)
+	lost := l.finish()
+	t.Logf("PostgreSQL restart: %d requests, %d failed, acknowledged writes lost: %d, restart took %s, first success %s after it was up",
+		l.requests.Load(), l.failed.Load(), lost, up.Sub(began).Round(time.Millisecond), took.Round(time.Millisecond))
+}
+
+func TestSIGTERMFinishesTheRequestInFlightAndExitsZero(t *testing.T) {
+	s := newSite(t, "")
+	b := s.web.Browser()
+	s.mustGet(b, "do=count")
+	done := make(chan page)
+	go func() { done <- s.get(b, "do=count&sleep=1500") }()
+	time.Sleep(500 * time.Millisecond)
+	if code := s.daemon.Stop(); code != 0 {
+		t.Fatalf("exit code %d after SIGTERM", code)
+	}
+	p := <-done
+	if p["closed"] != true || p.warnings() != "" || p.int("n") != 2 {
+		t.Fatalf("the request in flight: %v", p)
+	}
+	if r, _ := s.row(b.Cookie("PHPSESSID")); r.Data != "n|i:2;" {
+		t.Fatalf("row %q after the drain", r.Data)
+	}
+}
+
+func TestThousandClientsConnectingAtOnceAreServed(t *testing.T) {
+	s := newSite(t, "")
+	addr := strings.TrimPrefix(s.daemon.Listen, "unix:")
+	var wg sync.WaitGroup
+	var ok atomic.Int64
+	conns := make(chan net.Conn, 1000)
+	for range 1000 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := net.Dial("unix", addr)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			conns <- c
+			c.Write(handler.AppendRequest(nil, handler.Request{Op: handler.OpHello, ID: 1,
+				Fields: [][]byte{[]byte("1"), nil, []byte("PHPSESSID"), nil}}))
+			c.SetReadDeadline(time.Now().Add(30 * time.Second))
+			payload, err := handler.ReadFrame(bufio.NewReader(c), 1<<20)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if rep, err := handler.ParseReply(payload); err == nil && rep.Status == handler.StatusOK {
+				ok.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	close(conns)
+	if ok.Load() != 1000 {
+		t.Fatalf("%d of 1000 handshakes succeeded", ok.Load())
+	}
+	s.mustGet(s.web.Browser(), "do=count") // PHP is served meanwhile
+	for c := range conns {
+		c.Close()
+	}
+	s.mustGet(s.web.Browser(), "do=count")
+}
