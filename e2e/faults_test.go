@@ -193,3 +193,29 @@ func TestThousandClientsConnectingAtOnceAreServed(t *testing.T) {
 	}
 	s.mustGet(s.web.Browser(), "do=count")
 }
+
+func TestSIGHUPReloadsPHPIniAndKeepsTheOldOneWhenBad(t *testing.T) {
+	s := newSite(t, "session_pgsql.short_circuit = off\n")
+	base := testenv.DaemonINI(s.daemon.Dir, s.dsn)
+	b := s.web.Browser()
+	s.mustGet(b, "do=count")
+	counter := func() int64 { r, _ := s.row(b.Cookie("PHPSESSID")); return r.Counter }
+
+	s.daemon.Reload(t, base+"session_pgsql.short_circuit = on\n")
+	eventually(t, "the reload", func() bool { return strings.Contains(s.daemon.Log(), "configuration reloaded") })
+	before := counter()
+	s.mustGet(b, "do=read")
+	if counter() != before {
+		t.Fatal("short_circuit = on did not take effect after SIGHUP")
+	}
+
+	s.daemon.Reload(t, base+"session_pgsql.short_circuit = perhaps\n")
+	eventually(t, "the refused reload", func() bool { return strings.Contains(s.daemon.Log(), "not reloaded") })
+	if !strings.Contains(s.daemon.Log(), "php.ini:5: session_pgsql.short_circuit") {
+		t.Fatalf("the error does not name the file, line and directive:\n%s", s.daemon.Log())
+	}
+	s.mustGet(b, "do=read")
+	if counter() != before {
+		t.Fatal("the old configuration was not kept after a bad php.ini")
+	}
+}

@@ -93,9 +93,9 @@ func (c *conn) readLoop(in chan<- incoming) {
 		// PHP requests. Once a frame has started, the rest must arrive in time.
 		_, err := c.br.Peek(1)
 		if err == nil {
-			c.nc.SetReadDeadline(time.Now().Add(c.srv.cfg.FrameTimeout))
+			c.nc.SetReadDeadline(time.Now().Add(c.srv.config().FrameTimeout))
 			var payload []byte
-			payload, err = ReadFrame(c.br, c.srv.cfg.MaxFrameSize)
+			payload, err = ReadFrame(c.br, c.srv.config().MaxFrameSize)
 			c.nc.SetReadDeadline(time.Time{})
 			if err == nil {
 				in <- incoming{seq: c.interrupt(), payload: payload}
@@ -165,7 +165,7 @@ func (c *conn) shouldClose() bool {
 }
 
 func (c *conn) writeReply(rep Reply) bool {
-	c.nc.SetWriteDeadline(time.Now().Add(c.srv.cfg.FrameTimeout))
+	c.nc.SetWriteDeadline(time.Now().Add(c.srv.config().FrameTimeout))
 	_, err := c.nc.Write(AppendReply(nil, rep))
 	if err != nil {
 		c.log.Debug().Err(err).Msg("writing reply failed")

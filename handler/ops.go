@@ -104,7 +104,7 @@ func (c *conn) dispatch(ctx context.Context, req Request) ([][]byte, error) {
 	case OpWrite:
 		return nil, c.write(ctx, id, f[1:])
 	case OpUpdateTimestamp:
-		if c.srv.cfg.ShortCircuit {
+		if c.srv.config().ShortCircuit {
 			return nil, nil
 		}
 		err := c.srv.store.Touch(ctx, id, c.name, c.addr, c.heldToken(id))
@@ -142,7 +142,7 @@ func (c *conn) hello(f [][]byte) ([][]byte, error) {
 	if string(f[0]) != strconv.Itoa(ProtocolVersion) {
 		return nil, fail(StatusBadVersion, "protocol version %q is not supported; this daemon speaks %d", f[0], ProtocolVersion)
 	}
-	if secret := c.srv.cfg.Secret; secret != "" && subtle.ConstantTimeCompare(f[1], []byte(secret)) != 1 {
+	if secret := c.srv.config().Secret; secret != "" && subtle.ConstantTimeCompare(f[1], []byte(secret)) != 1 {
 		return nil, fail(StatusAuthFailed, "wrong or missing secret (session_pgsql.secret)")
 	}
 	if c.srv.isDraining() {
@@ -152,16 +152,16 @@ func (c *conn) hello(f [][]byte) ([][]byte, error) {
 	c.authed, c.inRequest = true, true
 	c.name, c.addr = string(f[2]), string(f[3])
 	return [][]byte{
-		[]byte("phpsessd/" + c.srv.cfg.Version),
+		[]byte("phpsessd/" + c.srv.config().Version),
 		[]byte(strconv.Itoa(ProtocolVersion)),
-		[]byte(strconv.Itoa(c.srv.cfg.MaxFrameSize)),
+		[]byte(strconv.Itoa(c.srv.config().MaxFrameSize)),
 	}, nil
 }
 
 func (c *conn) read(ctx context.Context, id string) ([][]byte, error) {
 	var sess *pgsess.Session
 	var err error
-	if c.srv.cfg.Locking {
+	if c.srv.config().Locking {
 		sess, err = c.lockAndRead(ctx, id)
 	} else {
 		sess, err = c.srv.store.Read(ctx, id)
@@ -170,7 +170,7 @@ func (c *conn) read(ctx context.Context, id string) ([][]byte, error) {
 		c.unlock()
 		return nil, err
 	}
-	if c.srv.cfg.GCOnAccess {
+	if c.srv.config().GCOnAccess {
 		if _, err := c.srv.store.GC(ctx); err != nil {
 			c.log.Warn().Err(err).Msg("garbage collection on access failed")
 		}
@@ -189,11 +189,11 @@ func (c *conn) read(ctx context.Context, id string) ([][]byte, error) {
 // the in-memory lock, so that the requests of this host queue without touching the
 // database, then (with ClusterLocks) the lease, polling while another daemon holds it.
 func (c *conn) lockAndRead(ctx context.Context, id string) (*pgsess.Session, error) {
-	lctx, cancel := context.WithTimeout(ctx, c.srv.cfg.LockTimeout)
+	lctx, cancel := context.WithTimeout(ctx, c.srv.config().LockTimeout)
 	defer cancel()
 	timedOut := func(err error) error {
 		if ctx.Err() == nil && lctx.Err() != nil {
-			return fail(StatusLockTimeout, "session is locked by another request; gave up after %s (session_pgsql.lock_timeout)", c.srv.cfg.LockTimeout)
+			return fail(StatusLockTimeout, "session is locked by another request; gave up after %s (session_pgsql.lock_timeout)", c.srv.config().LockTimeout)
 		}
 		return err
 	}
@@ -205,7 +205,7 @@ func (c *conn) lockAndRead(ctx context.Context, id string) (*pgsess.Session, err
 		}
 		c.release, c.lockedID = release, id
 	}
-	if !c.srv.cfg.ClusterLocks {
+	if !c.srv.config().ClusterLocks {
 		return c.srv.store.Read(ctx, id)
 	}
 	if c.token == "" {
@@ -249,7 +249,7 @@ func (c *conn) lockEnded(id string, err error) {
 // host never finds the lease still held.
 func (c *conn) unlock() {
 	if c.token != "" {
-		ctx, cancel := context.WithTimeout(context.Background(), c.srv.cfg.FrameTimeout)
+		ctx, cancel := context.WithTimeout(context.Background(), c.srv.config().FrameTimeout)
 		if err := c.srv.store.Release(ctx, c.lockedID, c.token); err != nil {
 			c.log.Warn().Err(err).Msg("releasing a session lock failed; it ends with its lease")
 		}
@@ -281,7 +281,7 @@ func (c *conn) write(ctx context.Context, id string, f [][]byte) error {
 		*p = n
 	}
 	meta.ErrMessage = string(f[5])
-	if c.srv.cfg.ShortCircuit && c.last != nil && c.last.id == id &&
+	if c.srv.config().ShortCircuit && c.last != nil && c.last.id == id &&
 		bytes.Equal(c.last.data, f[0]) && c.last.meta == meta {
 		return nil
 	}
@@ -297,10 +297,10 @@ func (c *conn) write(ctx context.Context, id string, f [][]byte) error {
 func (c *conn) status(ctx context.Context) ([][]byte, error) {
 	st := c.srv.Stats()
 	b, err := json.Marshal(map[string]any{
-		"server":          "phpsessd/" + c.srv.cfg.Version,
+		"server":          "phpsessd/" + c.srv.config().Version,
 		"protocol":        ProtocolVersion,
-		"locking":         c.srv.cfg.Locking,
-		"short_circuit":   c.srv.cfg.ShortCircuit,
+		"locking":         c.srv.config().Locking,
+		"short_circuit":   c.srv.config().ShortCircuit,
 		"connections":     st.Connections,
 		"locked_sessions": st.LockedIDs,
 		"servers":         c.srv.store.Status(ctx),

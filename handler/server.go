@@ -15,6 +15,7 @@ import (
 	"errors"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/phpsessd/phpsessd/pgsess"
@@ -69,7 +70,7 @@ type Config struct {
 
 // Server serves the protocol. Create it with New.
 type Server struct {
-	cfg   Config
+	cfg   atomic.Pointer[Config]
 	store Store
 	locks Locker
 	table *LockTable
@@ -84,6 +85,20 @@ type Server struct {
 
 // New returns a Server that stores sessions in store and locks them within this process.
 func New(cfg Config, store Store) *Server {
+	cfg = withDefaults(cfg)
+	t := NewLockTable()
+	s := &Server{
+		store: store, locks: t, table: t, log: cfg.Logger,
+		listeners: make(map[net.Listener]struct{}),
+		conns:     make(map[*conn]struct{}),
+		done:      make(chan struct{}),
+	}
+	s.cfg.Store(&cfg)
+	return s
+}
+
+// withDefaults fills the zero values of cfg with defaults.
+func withDefaults(cfg Config) Config {
 	if cfg.MaxFrameSize <= 0 {
 		cfg.MaxFrameSize = 4 << 20
 	}
@@ -93,13 +108,19 @@ func New(cfg Config, store Store) *Server {
 	if cfg.LockTimeout <= 0 {
 		cfg.LockTimeout = 30 * time.Second
 	}
-	t := NewLockTable()
-	return &Server{
-		cfg: cfg, store: store, locks: t, table: t, log: cfg.Logger,
-		listeners: make(map[net.Listener]struct{}),
-		conns:     make(map[*conn]struct{}),
-		done:      make(chan struct{}),
-	}
+	return cfg
+}
+
+func (s *Server) config() *Config { return s.cfg.Load() }
+
+// Reconfigure applies a reloaded configuration to the operations that start from now
+// on: everything but Locking, ClusterLocks, Version and Logger, which keep the values
+// New was given (changing them needs a restart).
+func (s *Server) Reconfigure(cfg Config) {
+	old := s.config()
+	cfg = withDefaults(cfg)
+	cfg.Locking, cfg.ClusterLocks, cfg.Version, cfg.Logger = old.Locking, old.ClusterLocks, old.Version, old.Logger
+	s.cfg.Store(&cfg)
 }
 
 // ErrServerClosed is returned by Serve after Shutdown.

@@ -83,7 +83,7 @@ func (s *Store) Lock(ctx context.Context, id, token, name, addr string) (*Sessio
 	if sess.Expire == 0 || sess.Expire >= now {
 		return sess, nil
 	}
-	if s.opts.KeepExpired {
+	if s.keepExpired.Load() {
 		sess.Data = nil
 		return sess, nil
 	}

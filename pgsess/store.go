@@ -142,6 +142,9 @@ type Store struct {
 	initMu sync.Mutex
 	inited bool
 
+	keepExpired atomic.Bool  // Options.KeepExpired, as SetExpiry last set it
+	lifetimeSec atomic.Int64 // Options.MaxLifetime in seconds, as SetExpiry last set it
+
 	boot   string        // this run's part of lease tokens
 	tokens atomic.Uint64 // lease tokens minted
 
@@ -201,6 +204,7 @@ func Open(opts Options) (*Store, error) {
 		stop:  make(chan struct{}),
 		boot:  randomHex(6),
 	}
+	s.SetExpiry(opts.KeepExpired, opts.MaxLifetime)
 	if opts.Lease > 0 {
 		go s.renewLeases()
 	}
@@ -294,7 +298,7 @@ func (s *Store) Read(ctx context.Context, id string) (*Session, error) {
 	if sess.Expire >= s.now().Unix() || sess.Expire == 0 {
 		return sess, nil
 	}
-	if s.opts.KeepExpired {
+	if s.keepExpired.Load() {
 		sess.Data = nil
 		return sess, nil
 	}
@@ -450,7 +454,7 @@ func (s *Store) electedGC(ctx context.Context) (n int64, elected bool, err error
 }
 
 func (s *Store) gcStatement() string {
-	if s.opts.KeepExpired {
+	if s.keepExpired.Load() {
 		return s.sql.gcKeep
 	}
 	return s.sql.gcDelete
@@ -484,7 +488,14 @@ func (s *Store) Status(ctx context.Context) []ServerStatus {
 	}}
 }
 
-func (s *Store) lifetime() int64 { return int64(s.opts.MaxLifetime / time.Second) }
+// SetExpiry changes KeepExpired and MaxLifetime for the operations that start from
+// now on (a configuration reload).
+func (s *Store) SetExpiry(keepExpired bool, maxLifetime time.Duration) {
+	s.keepExpired.Store(keepExpired)
+	s.lifetimeSec.Store(int64(maxLifetime / time.Second))
+}
+
+func (s *Store) lifetime() int64 { return s.lifetimeSec.Load() }
 
 // wrap marks errors of reaching the database with ErrUnavailable and keeps PostgreSQL's
 // own message (never its detail, which may quote row values).

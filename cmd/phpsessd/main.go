@@ -17,6 +17,8 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"sort"
+	"strings"
 	"syscall"
 	"time"
 
@@ -86,7 +88,7 @@ func run(args []string, stderr io.Writer) int {
 	if cmd == "gc" {
 		return runGC(ctx, store, log)
 	}
-	return serve(ctx, cfg, store, log)
+	return serve(ctx, cfg, *iniPath, *scanDir, store, log)
 }
 
 func newLogger(w io.Writer, format, level string) (zerolog.Logger, error) {
@@ -105,7 +107,9 @@ func newLogger(w io.Writer, format, level string) (zerolog.Logger, error) {
 	default:
 		return zerolog.Logger{}, fmt.Errorf("-log-format %q: want json, console or auto", format)
 	}
-	return zerolog.New(w).Level(lvl).With().Timestamp().Logger(), nil
+	// The level is global so that a reload can change it for every component.
+	zerolog.SetGlobalLevel(lvl)
+	return zerolog.New(w).With().Timestamp().Logger(), nil
 }
 
 func openStore(cfg *iniconf.Config, log zerolog.Logger) (*pgsess.Store, error) {
@@ -165,7 +169,17 @@ func runGC(ctx context.Context, store *pgsess.Store, log zerolog.Logger) int {
 	return 0
 }
 
-func serve(ctx context.Context, cfg *iniconf.Config, store *pgsess.Store, log zerolog.Logger) int {
+// daemon is the running server with what a reload may change.
+type daemon struct {
+	iniPath, scanDir string
+	cfg              *iniconf.Config
+	store            *pgsess.Store
+	srv              *handler.Server
+	log              zerolog.Logger
+	stopGC           context.CancelFunc
+}
+
+func serve(ctx context.Context, cfg *iniconf.Config, iniPath, scanDir string, store *pgsess.Store, log zerolog.Logger) int {
 	if cfg.Listen.Network == "tcp" && !cfg.Listen.IsLoopback() && cfg.Secret == "" {
 		log.Error().Str("listen", cfg.Listen.String()).
 			Msg("refusing to listen on a non-loopback TCP address without session_pgsql.secret")
@@ -176,7 +190,50 @@ func serve(ctx context.Context, cfg *iniconf.Config, store *pgsess.Store, log ze
 		log.Error().Err(err).Str("listen", cfg.Listen.String()).Msg("cannot listen")
 		return 1
 	}
-	srv := handler.New(handler.Config{
+	d := &daemon{iniPath: iniPath, scanDir: scanDir, cfg: cfg, store: store, log: log,
+		srv: handler.New(handlerConfig(cfg, log), store)}
+
+	bg, cancelBG := context.WithCancel(context.Background())
+	defer cancelBG()
+	go store.Ready(bg) // logs each failed attempt; requests meanwhile get DB_UNAVAILABLE
+	d.startGC()
+	defer d.stopGC()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+
+	served := make(chan error, 1)
+	go func() { served <- d.srv.Serve(ln) }()
+	log.Info().Str("listen", cfg.Listen.String()).Strs("ini", cfg.Files).Str("version", version).
+		Bool("locking", cfg.Locking).Str("lock_scope", cfg.LockScope).Msg("phpsessd ready")
+
+	for {
+		select {
+		case err := <-served:
+			log.Error().Err(err).Msg("listener failed")
+			return 1
+		case <-hup:
+			d.reload()
+			continue
+		case <-ctx.Done():
+		}
+		break
+	}
+	log.Info().Msg("shutting down: finishing requests in flight")
+	drain, cancel := context.WithTimeout(context.Background(), d.cfg.LockTimeout)
+	defer cancel()
+	if err := d.srv.Shutdown(drain); err != nil {
+		log.Warn().Err(err).Msg("requests still in flight were cut off")
+	}
+	if err := <-served; err != nil && !errors.Is(err, handler.ErrServerClosed) {
+		log.Warn().Err(err).Msg("listener")
+	}
+	log.Info().Msg("stopped")
+	return 0
+}
+
+func handlerConfig(cfg *iniconf.Config, log zerolog.Logger) handler.Config {
+	return handler.Config{
 		Version:      version,
 		Locking:      cfg.Locking,
 		ClusterLocks: clusterLocks(cfg),
@@ -187,43 +244,60 @@ func serve(ctx context.Context, cfg *iniconf.Config, store *pgsess.Store, log ze
 		FrameTimeout: cfg.ClientTimeout,
 		GCOnAccess:   cfg.GCInterval < 0,
 		Logger:       log.With().Str("component", "handler").Logger(),
-	}, store)
-
-	bg, cancelBG := context.WithCancel(context.Background())
-	defer cancelBG()
-	go store.Ready(bg) // logs each failed attempt; requests meanwhile get DB_UNAVAILABLE
-	if cfg.GCInterval > 0 {
-		go store.RunGC(bg, cfg.GCInterval)
 	}
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	go func() {
-		for range hup {
-			log.Warn().Msg("SIGHUP: reloading the configuration is not supported yet; restart to apply changes")
+}
+
+// startGC runs periodic garbage collection when gc_interval is positive.
+func (d *daemon) startGC() {
+	ctx, cancel := context.WithCancel(context.Background())
+	d.stopGC = cancel
+	if d.cfg.GCInterval > 0 {
+		go d.store.RunGC(ctx, d.cfg.GCInterval)
+	}
+}
+
+// reload reads php.ini again (SIGHUP). A bad file keeps the running configuration;
+// a good one applies to the requests that start from now on, except the directives
+// that need a restart, which are logged.
+func (d *daemon) reload() {
+	next, err := iniconf.Load(d.iniPath, d.scanDir)
+	if err != nil {
+		d.log.Error().Err(err).Msg("SIGHUP: php.ini not reloaded, the running configuration stays")
+		return
+	}
+	lvl, _ := zerolog.ParseLevel(next.LogLevel)
+	zerolog.SetGlobalLevel(lvl)
+	d.srv.Reconfigure(handlerConfig(next, d.log))
+	d.store.SetExpiry(next.KeepExpired, time.Duration(next.GCMaxLifetime)*time.Second)
+	old := d.cfg
+	d.cfg = next
+	if next.GCInterval != old.GCInterval {
+		d.stopGC()
+		d.startGC()
+	}
+	restart := map[string]bool{
+		"session_pgsql.db":                  strings.Join(old.DB, ";") != strings.Join(next.DB, ";"),
+		"session_pgsql.table":               old.Table != next.Table,
+		"session_pgsql.create_table":        old.CreateTable != next.CreateTable,
+		"session_pgsql.listen":              old.Listen != next.Listen,
+		"session_pgsql.socket_group":        old.SocketGroup != next.SocketGroup,
+		"session_pgsql.locking":             old.Locking != next.Locking,
+		"session_pgsql.lock_scope":          old.LockScope != next.LockScope,
+		"session_pgsql.lock_lease":          old.LockLease != next.LockLease,
+		"session_pgsql.prepared_statements": old.PreparedStatements != next.PreparedStatements,
+		"session_pgsql.synchronous_commit":  old.Synchronous != next.Synchronous,
+		"session_pgsql.password_file":       old.PasswordFile != next.PasswordFile,
+	}
+	var pending []string
+	for name, changed := range restart {
+		if changed {
+			pending = append(pending, name)
 		}
-	}()
-
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	log.Info().Str("listen", cfg.Listen.String()).Strs("ini", cfg.Files).Str("version", version).
-		Bool("locking", cfg.Locking).Str("lock_scope", cfg.LockScope).Msg("phpsessd ready")
-
-	select {
-	case err := <-served:
-		log.Error().Err(err).Msg("listener failed")
-		return 1
-	case <-ctx.Done():
 	}
-	log.Info().Msg("shutting down: finishing requests in flight")
-	drain, cancel := context.WithTimeout(context.Background(), cfg.LockTimeout)
-	defer cancel()
-	if err := srv.Shutdown(drain); err != nil {
-		log.Warn().Err(err).Msg("requests still in flight were cut off")
+	sort.Strings(pending)
+	ev := d.log.Info()
+	if len(pending) > 0 {
+		ev = d.log.Warn().Strs("need_restart", pending)
 	}
-	if err := <-served; err != nil && !errors.Is(err, handler.ErrServerClosed) {
-		log.Warn().Err(err).Msg("listener")
-	}
-	log.Info().Msg("stopped")
-	return 0
+	ev.Strs("ini", next.Files).Msg("SIGHUP: configuration reloaded")
 }

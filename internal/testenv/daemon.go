@@ -191,3 +191,12 @@ func ShortTempDir(tb testing.TB) string {
 	tb.Cleanup(func() { os.RemoveAll(dir) })
 	return dir
 }
+
+// Reload rewrites the daemon's php.ini with ini and sends SIGHUP.
+func (d *Daemon) Reload(tb testing.TB, ini string) {
+	tb.Helper()
+	if err := os.WriteFile(d.INI, []byte(ini), 0o644); err != nil {
+		tb.Fatal(err)
+	}
+	d.cmd.Process.Signal(syscall.SIGHUP)
+}

@@ -1,0 +1,344 @@
+// Package bench is phpsessd's load generator: many clients, each carrying its own
+// session cookie, drive a PHP-FPM pool over FastCGI (with gofast's client) with a page
+// that reads the session, increments a counter, keeps a payload and writes back
+// (testdata/bench/bench.php). It measures requests/s and latency, counts errors, and
+// at the end reads every session back to count lost updates.
+//
+// It also holds the protocol-level benchmark of the daemon (Proto), the daemon's RSS
+// with idle connections (IdleRSS), and the report formats (text, JSON, SVG) that
+// phpsessd bench and internal/cmd/benchrun print and write.
+package bench
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"path/filepath"
+	"regexp"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// Config is one load run against one PHP-FPM pool.
+type Config struct {
+	// FPM is the pool's FastCGI address: unix:/path/fpm.sock or tcp:host:port.
+	FPM string `json:"fpm"`
+	// Script is the absolute path of the page PHP-FPM runs (SCRIPT_FILENAME).
+	Script string `json:"script"`
+	// Clients is the number of concurrent clients; each has at most one request in
+	// flight.
+	Clients int `json:"clients"`
+	// Sessions is the number of distinct sessions. Clients take them round-robin from
+	// one shared sequence, so with Sessions >= Clients no two requests of a session
+	// overlap in the steady state, and with Sessions < Clients they do (locking).
+	Sessions int `json:"sessions"`
+	// Warmup is run before Duration; its requests count for lost updates only.
+	Warmup   time.Duration `json:"warmup_ns"`
+	Duration time.Duration `json:"duration_ns"`
+	// Payload is the size in bytes of the string the page keeps in the session.
+	Payload int `json:"payload"`
+	// Timeout bounds one request; default 60s.
+	Timeout time.Duration `json:"timeout_ns"`
+	// KeepAlive reuses one FastCGI connection per client (FCGI_KEEP_CONN), which
+	// spares the load generator and PHP-FPM a connect, accept and close per request
+	// (about a fifth of the generator's CPU on a small VM). Off, each request gets its
+	// own connection, as nginx does by default. With it on, an FPM worker serves one
+	// client's connection until it closes, so Clients must not exceed the pool's
+	// workers.
+	KeepAlive bool `json:"keepalive"`
+	// Params are extra FastCGI parameters sent with every request.
+	Params map[string]string `json:"params,omitempty"`
+	// SessionName is the session cookie's name; default PHPSESSID.
+	SessionName string `json:"session_name"`
+}
+
+func (c *Config) defaults() error {
+	if c.Clients <= 0 {
+		c.Clients = 16
+	}
+	if c.Sessions <= 0 {
+		c.Sessions = 256
+	}
+	if c.Duration <= 0 {
+		c.Duration = 10 * time.Second
+	}
+	if c.Warmup < 0 {
+		c.Warmup = 0
+	}
+	if c.Payload < 0 {
+		return fmt.Errorf("bench: negative payload %d", c.Payload)
+	}
+	if c.Timeout <= 0 {
+		c.Timeout = 60 * time.Second
+	}
+	if c.SessionName == "" {
+		c.SessionName = "PHPSESSID"
+	}
+	if !filepath.IsAbs(c.Script) {
+		return fmt.Errorf("bench: -script %q must be an absolute path (PHP-FPM's SCRIPT_FILENAME)", c.Script)
+	}
+	if _, _, err := SplitAddr(c.FPM); err != nil {
+		return err
+	}
+	return nil
+}
+
+// SplitAddr splits unix:/path or tcp:host:port into a network and an address for
+// net.Dial.
+func SplitAddr(addr string) (network, address string, err error) {
+	network, address, ok := strings.Cut(addr, ":")
+	if !ok || address == "" || (network != "unix" && network != "tcp") {
+		return "", "", fmt.Errorf("bench: address %q: want unix:/path or tcp:host:port", addr)
+	}
+	return network, address, nil
+}
+
+// Result is what one run measured.
+type Result struct {
+	Label  string `json:"label,omitempty"`
+	Config Config `json:"config"`
+
+	// Requests is the successful requests started in the measured window, Seconds the
+	// window (from its start until the last of them ended).
+	Requests      int64   `json:"requests"`
+	Seconds       float64 `json:"seconds"`
+	RequestsPerS  float64 `json:"requests_per_s"`
+	Latency       Latency `json:"latency_ms"`
+	WarmupRequest int64   `json:"warmup_requests"`
+
+	// Errors counts every failed request: warmup, measured and read-back.
+	Errors       int64            `json:"errors"`
+	ErrorKinds   map[string]int64 `json:"error_kinds,omitempty"`
+	ErrorSamples []string         `json:"error_samples,omitempty"`
+
+	// Lost-update accounting over all sessions (see Tally).
+	Made       int64 `json:"made"`
+	Lost       int64 `json:"lost_updates"`
+	LostIn     int   `json:"sessions_with_lost_updates"`
+	Unverified int   `json:"unverified_sessions"`
+
+	// GeneratorCPU is the CPU time (user+system) this process spent during the run,
+	// warmup and read-back included: the share of the machine the load generator took
+	// from the servers it measures.
+	GeneratorCPU float64 `json:"generator_cpu_s"`
+	// WallSeconds is the run's whole duration, warmup and read-back included.
+	WallSeconds float64 `json:"wall_s"`
+}
+
+// Error kinds.
+const (
+	ErrTransport = "transport" // dial, FastCGI or timeout
+	ErrStatus    = "status"    // HTTP status other than 200
+	ErrStderr    = "stderr"    // output on FastCGI's stderr stream
+	ErrBody      = "body"      // not a bare positive counter (a PHP warning, say)
+)
+
+// errorLog counts errors by kind and keeps the first few messages.
+type errorLog struct {
+	mu      sync.Mutex
+	total   int64
+	kinds   map[string]int64
+	samples []string
+}
+
+const maxSamples = 5
+
+func (e *errorLog) add(kind, msg string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.kinds == nil {
+		e.kinds = map[string]int64{}
+	}
+	e.total++
+	e.kinds[kind]++
+	if len(e.samples) < maxSamples {
+		if len(msg) > 300 {
+			msg = msg[:300] + "…"
+		}
+		e.samples = append(e.samples, kind+": "+msg)
+	}
+}
+
+// requester sends one request of the page for a session and returns what came back.
+type requester interface {
+	get(ctx context.Context, query, cookie string) (status int, body, stderr []byte, err error)
+	close()
+}
+
+var counterRE = regexp.MustCompile(`^[0-9]+$`)
+
+// check classifies a response: the counter it carries, or an error kind and message.
+func check(status int, body, stderr []byte, err error) (n int64, kind, msg string) {
+	switch {
+	case err != nil:
+		return 0, ErrTransport, err.Error()
+	case status != 200:
+		return 0, ErrStatus, fmt.Sprintf("HTTP %d: %s", status, strings.TrimSpace(string(body)))
+	case len(stderr) > 0:
+		return 0, ErrStderr, strings.TrimSpace(string(stderr))
+	}
+	b := strings.TrimSpace(string(body))
+	if !counterRE.MatchString(b) {
+		return 0, ErrBody, fmt.Sprintf("unexpected body %q", b)
+	}
+	n, perr := strconv.ParseInt(b, 10, 64)
+	if perr != nil || n < 1 {
+		return 0, ErrBody, fmt.Sprintf("unexpected counter %q", b)
+	}
+	return n, "", ""
+}
+
+// SessionIDs returns n session ids with a random prefix, so that runs never reuse
+// each other's sessions. They use PHP's id alphabet.
+func SessionIDs(n int) []string {
+	var r [6]byte
+	rand.Read(r[:])
+	prefix := "bench" + hex.EncodeToString(r[:]) + "-"
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = prefix + strconv.Itoa(i)
+	}
+	return ids
+}
+
+// Run drives the pool for cfg.Warmup + cfg.Duration, then reads every session back.
+// A cancelled ctx ends the run early with ctx's error.
+func Run(ctx context.Context, cfg Config) (*Result, error) {
+	if err := cfg.defaults(); err != nil {
+		return nil, err
+	}
+	network, address, _ := SplitAddr(cfg.FPM)
+	// gofast allocates about 200 KiB of buffers per request; collecting them less
+	// often leaves more of a small machine's CPU to the servers being measured.
+	defer debug.SetGCPercent(debug.SetGCPercent(400))
+	newReq := func() requester { return newFCGI(network, address, &cfg) }
+	return run(ctx, cfg, newReq)
+}
+
+func run(ctx context.Context, cfg Config, newReq func() requester) (*Result, error) {
+	ids := SessionIDs(cfg.Sessions)
+	cookies := make([]string, len(ids))
+	for i, id := range ids {
+		cookies[i] = cfg.SessionName + "=" + id
+	}
+	query := "payload=" + strconv.Itoa(cfg.Payload)
+	tally := NewTally(cfg.Sessions)
+	var errs errorLog
+
+	// Probe once so that a wrong socket or script fails fast with its message.
+	probe := newReq()
+	_, _, _, perr := probe.get(ctx, "payload=0&probe=1", "")
+	probe.close()
+	if perr != nil {
+		return nil, fmt.Errorf("bench: %s: %w", cfg.FPM, perr)
+	}
+
+	cpu0 := processCPU()
+	start := time.Now()
+	measureFrom := start.Add(cfg.Warmup)
+	stopAt := measureFrom.Add(cfg.Duration)
+	var next atomic.Uint64
+	lat := make([][]time.Duration, cfg.Clients)
+	lastEnd := make([]time.Time, cfg.Clients)
+	warm := make([]int64, cfg.Clients)
+	var wg sync.WaitGroup
+	for c := 0; c < cfg.Clients; c++ {
+		wg.Add(1)
+		go func(c int) {
+			defer wg.Done()
+			r := newReq()
+			defer r.close()
+			mine := make([]time.Duration, 0, 4096)
+			for ctx.Err() == nil {
+				t0 := time.Now()
+				if !t0.Before(stopAt) {
+					break
+				}
+				s := int((next.Add(1) - 1) % uint64(cfg.Sessions))
+				_, kind, msg := check(r.get(ctx, query, cookies[s]))
+				t1 := time.Now()
+				if kind != "" {
+					if ctx.Err() == nil {
+						errs.add(kind, msg)
+					}
+					continue
+				}
+				tally.Made(s)
+				if t0.Before(measureFrom) {
+					warm[c]++
+					continue
+				}
+				mine = append(mine, t1.Sub(t0))
+				lastEnd[c] = t1
+			}
+			lat[c] = mine
+		}(c)
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+
+	// Read every session back: the page increments once more and returns the count.
+	var sess atomic.Int64
+	for c := 0; c < min(cfg.Clients, cfg.Sessions); c++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := newReq()
+			defer r.close()
+			for {
+				s := int(sess.Add(1) - 1)
+				if s >= cfg.Sessions || ctx.Err() != nil {
+					return
+				}
+				n, kind, msg := check(r.get(ctx, query, cookies[s]))
+				if kind != "" {
+					errs.add(kind, "read-back: "+msg)
+					continue
+				}
+				tally.Final(s, n)
+			}
+		}()
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+
+	res := &Result{Config: cfg, GeneratorCPU: processCPU() - cpu0, WallSeconds: time.Since(start).Seconds()}
+	var all []time.Duration
+	end := measureFrom
+	for c := range lat {
+		all = append(all, lat[c]...)
+		res.WarmupRequest += warm[c]
+		if lastEnd[c].After(end) {
+			end = lastEnd[c]
+		}
+	}
+	res.Requests = int64(len(all))
+	res.Seconds = end.Sub(measureFrom).Seconds()
+	if res.Seconds > 0 {
+		res.RequestsPerS = float64(res.Requests) / res.Seconds
+	}
+	res.Latency = Summarize(all)
+	res.Errors, res.ErrorKinds, res.ErrorSamples = errs.total, errs.kinds, errs.samples
+	lost := tally.Lost()
+	res.Made, res.Lost, res.LostIn, res.Unverified = lost.Made, lost.Lost, lost.Sessions, lost.Unverified
+	return res, nil
+}
+
+// processCPU returns the user+system CPU seconds this process has used.
+func processCPU() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+}
