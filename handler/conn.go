@@ -63,7 +63,7 @@ func (c *conn) serve() {
 			var fe *FrameError
 			if errors.As(f.err, &fe) {
 				c.log.Warn().Str("status", fe.Status.String()).Msg(fe.Msg)
-				c.writeReply(Reply{Status: fe.Status, Fields: [][]byte{[]byte(fe.Msg)}})
+				c.writeReply(Reply{Status: fe.Status, ID: fe.ID, Fields: [][]byte{[]byte(fe.Msg)}})
 			}
 			return
 		}
@@ -104,7 +104,7 @@ func (c *conn) readLoop(in chan<- incoming) {
 		}
 		var ne net.Error
 		if errors.As(err, &ne) && ne.Timeout() {
-			err = &FrameError{StatusBadFrame, "frame not completed within the client timeout"}
+			err = &FrameError{Status: StatusBadFrame, Msg: "frame not completed within the client timeout"}
 		}
 		seq := c.interrupt()
 		if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {

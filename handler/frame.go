@@ -96,6 +96,9 @@ type Reply struct {
 type FrameError struct {
 	Status Status
 	Msg    string
+	// ID is the request id of an oversize frame, read from its header so the error
+	// reply can carry it; 0 when unknown.
+	ID uint32
 }
 
 func (e *FrameError) Error() string { return e.Msg }
@@ -114,18 +117,23 @@ func ReadFrame(r *bufio.Reader, max int) ([]byte, error) {
 	var hdr [lenSize]byte
 	if _, err := io.ReadFull(r, hdr[:]); err != nil {
 		if errors.Is(err, io.ErrUnexpectedEOF) {
-			return nil, &FrameError{StatusBadFrame, "truncated frame length"}
+			return nil, &FrameError{Status: StatusBadFrame, Msg: "truncated frame length"}
 		}
 		return nil, err
 	}
 	n := binary.BigEndian.Uint32(hdr[:])
 	if uint64(n) > uint64(max) {
-		return nil, &FrameError{StatusFrameTooLarge, fmt.Sprintf("frame of %d bytes exceeds the maximum of %d", n, max)}
+		fe := &FrameError{Status: StatusFrameTooLarge, Msg: fmt.Sprintf("frame of %d bytes exceeds the maximum of %d", n, max)}
+		var head [requestHeaderSize]byte
+		if _, err := io.ReadFull(r, head[:]); err == nil {
+			fe.ID = binary.BigEndian.Uint32(head[1:])
+		}
+		return nil, fe
 	}
 	payload := make([]byte, n)
 	if _, err := io.ReadFull(r, payload); err != nil {
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-			return nil, &FrameError{StatusBadFrame, fmt.Sprintf("truncated frame: expected %d bytes", n)}
+			return nil, &FrameError{Status: StatusBadFrame, Msg: fmt.Sprintf("truncated frame: expected %d bytes", n)}
 		}
 		return nil, err
 	}
@@ -135,21 +143,21 @@ func ReadFrame(r *bufio.Reader, max int) ([]byte, error) {
 // ParseRequest decodes a request payload. The returned fields alias payload.
 func ParseRequest(payload []byte) (Request, error) {
 	if len(payload) < requestHeaderSize {
-		return Request{}, &FrameError{StatusBadFrame, fmt.Sprintf("request of %d bytes is shorter than its %d-byte header", len(payload), requestHeaderSize)}
+		return Request{}, &FrameError{Status: StatusBadFrame, Msg: fmt.Sprintf("request of %d bytes is shorter than its %d-byte header", len(payload), requestHeaderSize)}
 	}
 	req := Request{Op: Op(payload[0]), ID: binary.BigEndian.Uint32(payload[1:5])}
 	rest := payload[requestHeaderSize:]
 	for len(rest) > 0 {
 		if len(req.Fields) == maxFields {
-			return req, &FrameError{StatusBadFrame, fmt.Sprintf("more than %d fields", maxFields)}
+			return req, &FrameError{Status: StatusBadFrame, Msg: fmt.Sprintf("more than %d fields", maxFields)}
 		}
 		if len(rest) < lenSize {
-			return req, &FrameError{StatusBadFrame, fmt.Sprintf("truncated field size at offset %d", len(payload)-len(rest))}
+			return req, &FrameError{Status: StatusBadFrame, Msg: fmt.Sprintf("truncated field size at offset %d", len(payload)-len(rest))}
 		}
 		n := binary.BigEndian.Uint32(rest)
 		rest = rest[lenSize:]
 		if uint64(n) > uint64(len(rest)) {
-			return req, &FrameError{StatusBadFrame, fmt.Sprintf("field of %d bytes overruns the frame at offset %d", n, len(payload)-len(rest))}
+			return req, &FrameError{Status: StatusBadFrame, Msg: fmt.Sprintf("field of %d bytes overruns the frame at offset %d", n, len(payload)-len(rest))}
 		}
 		req.Fields = append(req.Fields, rest[:n:n])
 		rest = rest[n:]

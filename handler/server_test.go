@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -153,11 +154,13 @@ func (c *client) fails(want handler.Status, op handler.Op, fields ...string) str
 	return field(rep, 0)
 }
 
-// closed reports whether the daemon closed the connection.
+// closed reports whether the daemon closed the connection (EOF, or a reset when it
+// closed with our unread bytes in its buffer).
 func (c *client) closed() bool {
 	c.nc.SetReadDeadline(time.Now().Add(5 * time.Second))
 	_, err := c.br.ReadByte()
-	return err == io.EOF
+	var ne net.Error
+	return err == io.EOF || err != nil && !(errors.As(err, &ne) && ne.Timeout())
 }
 
 func field(rep handler.Reply, i int) string {
@@ -246,6 +249,23 @@ func TestMalformedFramesGetAnErrorAndCloseTheConnection(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestOversizeWriteIsRefusedAndLeavesTheRow(t *testing.T) {
+	e := newEnv(t, handler.Config{Locking: true, MaxFrameSize: 1 << 16})
+	c := e.hello()
+	c.ok(handler.OpRead, sid)
+	write(c, sid, "a|i:1;")
+	c = e.hello()
+	c.ok(handler.OpRead, sid)
+	c.fails(handler.StatusFrameTooLarge, handler.OpWrite, sid, strings.Repeat("x", 1<<16), "", "0", "0", "0", "")
+	if !c.closed() {
+		t.Fatal("connection left open after an oversize frame")
+	}
+	if got, _ := rowData(t, e.dsn, sid); got != "a|i:1;" {
+		t.Fatalf("row %q after an oversize write", got)
+	}
+	e.hello().ok(handler.OpRead, sid) // and its lock went with the connection
 }
 
 func TestTruncatedFrameTimesOutWithoutHarm(t *testing.T) {

@@ -138,3 +138,29 @@ func TestRestartedDaemonReleasesItsPreviousRunsLeasesOnly(t *testing.T) {
 		t.Fatalf("another daemon's lease was released: %v", err)
 	}
 }
+
+func TestOnlyOneDaemonCollectsGarbageAtATime(t *testing.T) {
+	a, _, dsn := twoDaemons(t, 15*time.Second)
+	ctx := context.Background()
+	if err := a.Ready(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// Another daemon is in the middle of its round: it holds the collector lock.
+	other := testenv.Conn(t, dsn)
+	tx, err := other.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	var got bool
+	if err := tx.QueryRow(ctx, a.sql.gcElect, a.table).Scan(&got); err != nil || !got {
+		t.Fatalf("taking the collector lock: %v %v", got, err)
+	}
+	if _, elected, err := a.electedGC(ctx); elected || err != nil {
+		t.Fatalf("collected while another daemon was collecting (elected %v, %v)", elected, err)
+	}
+	tx.Rollback(ctx)
+	if _, elected, err := a.electedGC(ctx); !elected || err != nil {
+		t.Fatalf("not elected once the other round ended (%v)", err)
+	}
+}
