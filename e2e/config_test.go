@@ -2,7 +2,9 @@ package e2e
 
 import (
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -274,5 +276,34 @@ func TestPasswordNeverAppearsInLogs(t *testing.T) {
 	eventually(t, "a logged connection failure", func() bool { return strings.Contains(d.Log(), "database not ready") })
 	if strings.Contains(d.Log(), "hunter2") {
 		t.Fatalf("password in the log:\n%s", d.Log())
+	}
+}
+
+func TestMetricsAndHealthz(t *testing.T) {
+	port, _ := testenv.FreePort()
+	s := newSite(t, fmt.Sprintf("session_pgsql.metrics_listen = 127.0.0.1:%d\n", port))
+	s.mustGet(s.web.Browser(), "do=count")
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	var body string
+	eventually(t, "the metrics listener", func() bool {
+		resp, err := http.Get(base + "/healthz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	})
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	body = string(b)
+	for _, want := range []string{`phpsessd_requests_total{op="READ",status="OK"} 1`, `phpsessd_requests_total{op="WRITE",status="OK"} 1`,
+		"phpsessd_request_duration_seconds_bucket", "phpsessd_connections", "phpsessd_db_connections"} {
+		if !strings.Contains(body, want) {
+			t.Fatalf("/metrics lacks %s:\n%s", want, body)
+		}
 	}
 }

@@ -53,6 +53,15 @@ func fail(status Status, format string, args ...any) error {
 func (c *conn) execute(seq uint64, req Request) Reply {
 	ctx, cancel := c.begin(seq)
 	defer cancel()
+	start := time.Now()
+	rep := c.reply(ctx, req)
+	if observe := c.srv.config().Observe; observe != nil {
+		observe(req.Op, rep.Status, time.Since(start))
+	}
+	return rep
+}
+
+func (c *conn) reply(ctx context.Context, req Request) Reply {
 	fields, err := c.dispatch(ctx, req)
 	c.end(!c.inRequest)
 	if err == nil {

@@ -66,6 +66,9 @@ type Config struct {
 	GCOnAccess bool
 	// Logger receives connection events and errors, never session data or secrets.
 	Logger zerolog.Logger
+	// Observe, when set, is called after every operation with its status and how long
+	// it took (for metrics). It must be safe for concurrent use and quick.
+	Observe func(op Op, status Status, took time.Duration)
 }
 
 // Server serves the protocol. Create it with New.
@@ -114,12 +117,12 @@ func withDefaults(cfg Config) Config {
 func (s *Server) config() *Config { return s.cfg.Load() }
 
 // Reconfigure applies a reloaded configuration to the operations that start from now
-// on: everything but Locking, ClusterLocks, Version and Logger, which keep the values
+// on: everything but Locking, ClusterLocks, Version, Logger and Observe, which keep the values
 // New was given (changing them needs a restart).
 func (s *Server) Reconfigure(cfg Config) {
 	old := s.config()
 	cfg = withDefaults(cfg)
-	cfg.Locking, cfg.ClusterLocks, cfg.Version, cfg.Logger = old.Locking, old.ClusterLocks, old.Version, old.Logger
+	cfg.Locking, cfg.ClusterLocks, cfg.Version, cfg.Logger, cfg.Observe = old.Locking, old.ClusterLocks, old.Version, old.Logger, old.Observe
 	s.cfg.Store(&cfg)
 }
 

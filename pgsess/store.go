@@ -464,6 +464,17 @@ func (s *Store) gcStatement() string {
 // (session_pgsql_reset).
 func (s *Store) Reset() { s.pool.Reset() }
 
+// Ping reports whether the database answers and the table is usable.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.init(ctx); err != nil {
+		return err
+	}
+	return s.wrap(s.pool.Ping(ctx))
+}
+
+// PoolStat returns the connection pool's statistics.
+func (s *Store) PoolStat() *pgxpool.Stat { return s.pool.Stat() }
+
 // ServerStatus describes one database server for session_pgsql_status.
 type ServerStatus struct {
 	Server    string `json:"server"`

@@ -176,6 +176,7 @@ type daemon struct {
 	store            *pgsess.Store
 	srv              *handler.Server
 	log              zerolog.Logger
+	metrics          *metrics
 	stopGC           context.CancelFunc
 }
 
@@ -190,11 +191,20 @@ func serve(ctx context.Context, cfg *iniconf.Config, iniPath, scanDir string, st
 		log.Error().Err(err).Str("listen", cfg.Listen.String()).Msg("cannot listen")
 		return 1
 	}
-	d := &daemon{iniPath: iniPath, scanDir: scanDir, cfg: cfg, store: store, log: log,
-		srv: handler.New(handlerConfig(cfg, log), store)}
+	m := newMetrics()
+	d := &daemon{iniPath: iniPath, scanDir: scanDir, cfg: cfg, store: store, log: log, metrics: m}
+	d.srv = handler.New(d.handlerConfig(cfg), store)
+	m.watch(d.srv, store)
 
 	bg, cancelBG := context.WithCancel(context.Background())
 	defer cancelBG()
+	if cfg.MetricsListen != "" {
+		go func() {
+			if err := serveMetrics(bg, cfg.MetricsListen, m, store, log); err != nil {
+				log.Error().Err(err).Str("metrics_listen", cfg.MetricsListen).Msg("metrics listener failed")
+			}
+		}()
+	}
 	go store.Ready(bg) // logs each failed attempt; requests meanwhile get DB_UNAVAILABLE
 	d.startGC()
 	defer d.stopGC()
@@ -232,7 +242,7 @@ func serve(ctx context.Context, cfg *iniconf.Config, iniPath, scanDir string, st
 	return 0
 }
 
-func handlerConfig(cfg *iniconf.Config, log zerolog.Logger) handler.Config {
+func (d *daemon) handlerConfig(cfg *iniconf.Config) handler.Config {
 	return handler.Config{
 		Version:      version,
 		Locking:      cfg.Locking,
@@ -243,7 +253,8 @@ func handlerConfig(cfg *iniconf.Config, log zerolog.Logger) handler.Config {
 		MaxFrameSize: cfg.MaxFrameSize,
 		FrameTimeout: cfg.ClientTimeout,
 		GCOnAccess:   cfg.GCInterval < 0,
-		Logger:       log.With().Str("component", "handler").Logger(),
+		Logger:       d.log.With().Str("component", "handler").Logger(),
+		Observe:      d.metrics.observe,
 	}
 }
 
@@ -267,7 +278,7 @@ func (d *daemon) reload() {
 	}
 	lvl, _ := zerolog.ParseLevel(next.LogLevel)
 	zerolog.SetGlobalLevel(lvl)
-	d.srv.Reconfigure(handlerConfig(next, d.log))
+	d.srv.Reconfigure(d.handlerConfig(next))
 	d.store.SetExpiry(next.KeepExpired, time.Duration(next.GCMaxLifetime)*time.Second)
 	old := d.cfg
 	d.cfg = next
@@ -287,6 +298,7 @@ func (d *daemon) reload() {
 		"session_pgsql.prepared_statements": old.PreparedStatements != next.PreparedStatements,
 		"session_pgsql.synchronous_commit":  old.Synchronous != next.Synchronous,
 		"session_pgsql.password_file":       old.PasswordFile != next.PasswordFile,
+		"session_pgsql.metrics_listen":      old.MetricsListen != next.MetricsListen,
 	}
 	var pending []string
 	for name, changed := range restart {

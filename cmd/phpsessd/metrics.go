@@ -1,0 +1,87 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/phpsessd/phpsessd/handler"
+	"github.com/phpsessd/phpsessd/pgsess"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/rs/zerolog"
+)
+
+// metrics are the daemon's Prometheus metrics.
+type metrics struct {
+	reg      *prometheus.Registry
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+}
+
+func newMetrics() *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "phpsessd_requests_total", Help: "Protocol operations served, by operation and status.",
+		}, []string{"op", "status"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "phpsessd_request_duration_seconds", Help: "Time to serve a protocol operation, lock waits included.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 4, 10),
+		}, []string{"op"}),
+	}
+	m.reg.MustRegister(m.requests, m.duration,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// observe is handler.Config.Observe.
+func (m *metrics) observe(op handler.Op, status handler.Status, took time.Duration) {
+	m.requests.WithLabelValues(op.String(), status.String()).Inc()
+	m.duration.WithLabelValues(op.String()).Observe(took.Seconds())
+}
+
+// watch adds gauges read from the server and the store at scrape time.
+func (m *metrics) watch(srv *handler.Server, store *pgsess.Store) {
+	m.reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "phpsessd_connections", Help: "PHP client connections open."},
+			func() float64 { return float64(srv.Stats().Connections) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "phpsessd_locked_sessions", Help: "Sessions locked or awaited in this daemon."},
+			func() float64 { return float64(srv.Stats().LockedIDs) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "phpsessd_db_connections", Help: "Database connections in the pool."},
+			func() float64 { return float64(store.PoolStat().TotalConns()) }),
+	)
+}
+
+// serveMetrics serves /metrics and /healthz (200 when the database answers, else 503)
+// on addr until ctx ends.
+func serveMetrics(ctx context.Context, addr string, m *metrics, store *pgsess.Store, log zerolog.Logger) error {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := store.Ping(ctx); err != nil {
+			http.Error(w, "database unreachable\n", http.StatusServiceUnavailable)
+			return
+		}
+		w.Write([]byte("ok\n"))
+	})
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		<-ctx.Done()
+		srv.Close()
+	}()
+	log.Info().Str("metrics_listen", ln.Addr().String()).Msg("serving /metrics and /healthz")
+	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
