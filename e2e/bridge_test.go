@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -372,5 +373,35 @@ func TestLogsNeverContainSessionData(t *testing.T) {
 	s.get(b, "do=count")
 	if strings.Contains(s.daemon.Log(), "MARKER") {
 		t.Fatalf("session data in the log:\n%s", s.daemon.Log())
+	}
+}
+
+func TestInspectPrintsASessionDecoded(t *testing.T) {
+	s := newSite(t, "")
+	b := s.web.Browser()
+	s.mustGet(b, "do=binary&set=1")
+	code, out := testenv.Run(t, "inspect", "-ini", s.daemon.INI, "-log-format", "json", b.Cookie("PHPSESSID"))
+	i := strings.Index(out, "{\n")
+	if code != 0 || i < 0 {
+		t.Fatalf("exit %d:\n%s", code, out)
+	}
+	var v struct {
+		ID      string
+		Handler string `json:"serialize_handler"`
+		Data    json.RawMessage
+	}
+	if err := json.Unmarshal([]byte(out[i:]), &v); err != nil {
+		t.Fatalf("%v:\n%s", err, out)
+	}
+	for _, want := range []string{`"Account"`, `"ann"`, `"protected"`, `"private"`, `"raw"`} {
+		if !strings.Contains(string(v.Data), want) {
+			t.Fatalf("decoded data lacks %s:\n%s", want, v.Data)
+		}
+	}
+	if v.ID != b.Cookie("PHPSESSID") || v.Handler != "php" {
+		t.Fatalf("%+v", v)
+	}
+	if code, out := testenv.Run(t, "inspect", "-ini", s.daemon.INI, "nosuchsession"); code == 0 || !strings.Contains(out, "no session") {
+		t.Fatalf("missing session: exit %d\n%s", code, out)
 	}
 }

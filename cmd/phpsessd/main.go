@@ -6,6 +6,7 @@
 //
 //	phpsessd [-ini php.ini] [-ini-scan-dir dir]     run the daemon in the foreground
 //	phpsessd gc [-ini php.ini] [-ini-scan-dir dir]  delete expired sessions once (cron)
+//	phpsessd inspect [-ini php.ini] ID              print a session decoded, as JSON
 //	phpsessd version
 package main
 
@@ -36,14 +37,14 @@ var version = "0.1.0-dev"
 const defaultINI = "/etc/php/8.2/fpm/php.ini"
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stderr))
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
 // run executes the command line and returns the process exit code: 0 success, 1 a
 // runtime failure, 2 bad usage or configuration.
-func run(args []string, stderr io.Writer) int {
+func run(args []string, stdout, stderr io.Writer) int {
 	cmd := "serve"
-	if len(args) > 0 && (args[0] == "gc" || args[0] == "version" || args[0] == "serve" || args[0] == "bench") {
+	if len(args) > 0 && (args[0] == "gc" || args[0] == "inspect" || args[0] == "version" || args[0] == "serve" || args[0] == "bench") {
 		cmd, args = args[0], args[1:]
 	}
 	if cmd == "bench" {
@@ -57,8 +58,8 @@ func run(args []string, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "phpsessd: unexpected argument %q\n", fs.Arg(0))
+	if want := map[bool]int{true: 1, false: 0}[cmd == "inspect"]; fs.NArg() != want {
+		fmt.Fprintf(stderr, "phpsessd %s: expected %d argument(s), got %q\n", cmd, want, fs.Args())
 		return 2
 	}
 	if cmd == "version" {
@@ -85,8 +86,15 @@ func run(args []string, stderr io.Writer) int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	if cmd == "gc" {
+	switch cmd {
+	case "gc":
 		return runGC(ctx, store, log)
+	case "inspect":
+		if err := runInspect(ctx, cfg, store, fs.Arg(0), stdout); err != nil {
+			fmt.Fprintf(stderr, "phpsessd inspect: %v\n", err)
+			return 1
+		}
+		return 0
 	}
 	return serve(ctx, cfg, *iniPath, *scanDir, store, log)
 }
