@@ -73,7 +73,7 @@ func runBench(args []string, stderr io.Writer) int {
 	defer stop()
 	res, err := bench.Run(ctx, cfg)
 	if err != nil {
-		fmt.Fprintf(stderr, "phpsessd bench: %v\n", err)
+		fmt.Fprintf(stderr, "phpsessd %v\n", err) // "bench: ..."
 		return 1
 	}
 	bench.FormatResult(os.Stdout, res)

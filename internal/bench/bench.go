@@ -231,12 +231,12 @@ func run(ctx context.Context, cfg Config, newReq func() requester) (*Result, err
 	tally := NewTally(cfg.Sessions)
 	var errs errorLog
 
-	// Probe once so that a wrong socket or script fails fast with its message.
+	// Probe once so that a wrong socket, script or pool fails fast with its message.
 	probe := newReq()
-	_, _, _, perr := probe.get(ctx, "payload=0&probe=1", "")
+	_, kind, msg := check(probe.get(ctx, "payload=0&probe=1", ""))
 	probe.close()
-	if perr != nil {
-		return nil, fmt.Errorf("bench: %s: %w", cfg.FPM, perr)
+	if kind != "" {
+		return nil, fmt.Errorf("bench: %s %s: %s", cfg.FPM, cfg.Script, msg)
 	}
 
 	cpu0 := processCPU()

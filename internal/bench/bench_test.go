@@ -546,3 +546,11 @@ func TestFormatResult(t *testing.T) {
 		}
 	}
 }
+
+func TestRunFailsFastOnABrokenPage(t *testing.T) {
+	page := &fakePage{counters: map[string]int{}, fail: func(int) string { return "File not found." }}
+	_, err := Run(context.Background(), shortRun(serveFCGI(t, page)))
+	if err == nil || !strings.Contains(err.Error(), "File not found.") {
+		t.Fatalf("got %v", err)
+	}
+}

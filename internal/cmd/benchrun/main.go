@@ -47,6 +47,7 @@ type options struct {
 	modes          []string
 	protocol       bool
 	rssConns       int
+	phpsessdINI    string
 }
 
 func main() {
@@ -65,6 +66,7 @@ func main() {
 	flag.StringVar(&modes, "modes", "distinct,shared", "modes to run")
 	flag.BoolVar(&o.protocol, "protocol", true, "run the protocol-level benchmark and pgbench")
 	flag.IntVar(&o.rssConns, "rss-conns", 1000, "idle connections for the daemon's memory figure (0: skip)")
+	flag.StringVar(&o.phpsessdINI, "phpsessd-ini", "", "extra [session_pgsql] directives for the phpsessd pool and daemon, separated by ';' (e.g. \"session_pgsql.synchronous_commit = off\")")
 	flag.Parse()
 	o.handlers = strings.Split(handlers, ",")
 	o.modes = strings.Split(modes, ",")
@@ -78,9 +80,15 @@ func logf(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "benchrun: "+format+"\n", args...)
 }
 
-func run(o options) error {
+func run(o options) (err error) {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	defer func() {
+		// Runs after the deferred stops below: everything is stopped and removed.
+		if err != nil && ctx.Err() != nil {
+			err = fmt.Errorf("interrupted; everything it started is stopped and removed")
+		}
+	}()
 	started := time.Now()
 	procs0, load0 := snapshotProcs(), loadAvg()
 	raiseNoFile(uint64(o.rssConns + 256))
@@ -142,8 +150,8 @@ func run(o options) error {
 		bench.HandlerSymfony: {Prepend: filepath.Join(pages, "symfony.php"), INI: fmt.Sprintf(
 			"phpsessd_bench.symfony_dsn = %q\nphpsessd_bench.symfony_user = postgres\n", symfonyDSN)},
 		// The PHP client's default prepend; the daemon reads this same php.ini.
-		bench.HandlerPhpsessd: {INI: fmt.Sprintf("[session_pgsql]\nsession_pgsql.db = %q\nsession_pgsql.listen = \"unix:%s\"\n",
-			pg.AdminDSN("php_session"), daemonSock)},
+		bench.HandlerPhpsessd: {INI: fmt.Sprintf("[session_pgsql]\nsession_pgsql.db = %q\nsession_pgsql.listen = \"unix:%s\"\n%s\n",
+			pg.AdminDSN("php_session"), daemonSock, strings.ReplaceAll(o.phpsessdINI, ";", "\n"))},
 	}
 
 	if contains(o.handlers, bench.HandlerSymfony) {
@@ -280,6 +288,9 @@ func run(o options) error {
 	}
 	fmt.Fprintf(&table, "each run: %s warmup + %s, %d-byte payload, PHP-FPM static pools of %d workers, opcache on, %s\n\n",
 		o.warmup, o.duration, o.payload, o.workers, conns)
+	if o.phpsessdINI != "" {
+		fmt.Fprintf(&table, "phpsessd with: %s\n\n", o.phpsessdINI)
+	}
 	bench.FormatSuite(&table, suite)
 	fmt.Print("\n" + table.String())
 	dir, err := writeResults(o.out, started, suite, table.String())
