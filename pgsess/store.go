@@ -139,8 +139,8 @@ type Store struct {
 	desc  string // the server, without password, for logs and status
 	table string // the quoted table identifier
 
-	initMu sync.Mutex
-	inited bool
+	initMu sync.Mutex  // serialises init
+	ready  atomic.Bool // init succeeded
 
 	keepExpired atomic.Bool  // Options.KeepExpired, as SetExpiry last set it
 	lifetimeSec atomic.Int64 // Options.MaxLifetime in seconds, as SetExpiry last set it
@@ -241,9 +241,12 @@ func (s *Store) Ready(ctx context.Context) error {
 
 // init checks (and with CreateTable creates) the table once per Store.
 func (s *Store) init(ctx context.Context) error {
+	if s.ready.Load() {
+		return nil
+	}
 	s.initMu.Lock()
 	defer s.initMu.Unlock()
-	if s.inited {
+	if s.ready.Load() {
 		return nil
 	}
 	var exists bool
@@ -264,7 +267,7 @@ func (s *Store) init(ctx context.Context) error {
 			return err
 		}
 	}
-	s.inited = true
+	s.ready.Store(true)
 	s.log.Info().Str("server", s.desc).Msg("database ready")
 	return nil
 }
@@ -487,9 +490,7 @@ type ServerStatus struct {
 // Status reports the servers' state. It pings each server, bounded by ctx.
 func (s *Store) Status(ctx context.Context) []ServerStatus {
 	st := s.pool.Stat()
-	s.initMu.Lock()
-	ready := s.inited
-	s.initMu.Unlock()
+	ready := s.ready.Load()
 	return []ServerStatus{{
 		Server:    s.desc,
 		Up:        s.pool.Ping(ctx) == nil,
