@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"errors"
-	"io"
 	"net"
 	"sync"
 	"syscall"
@@ -15,27 +14,29 @@ import (
 
 var errTooManyFiles = syscall.EMFILE
 
-// conn is one client connection. Its fields below mu are shared between the reading
-// goroutine and the executing one; the rest belong to the executing goroutine.
+// conn is one client connection, served by one goroutine. Its fields below mu are
+// shared with Shutdown and, during a lock wait, with the watcher goroutine; the rest
+// belong to the serving goroutine.
 type conn struct {
 	srv *Server
 	nc  net.Conn
 	br  *bufio.Reader
+	bw  *bufio.Writer
 	log zerolog.Logger
 
 	mu      sync.Mutex
-	seq     uint64             // frames (and read errors) received so far
-	cancel  context.CancelFunc // cancels the operation in progress, if any
-	busy    bool               // executing, or between HELLO and CLOSE
-	closing bool               // drain: close when the current PHP request ends
+	busy    bool // executing, or within a PHP request's session
+	closing bool // drain: close when the current PHP request ends
 
 	session // per PHP request
 	authed  bool
+
+	stopWatch func() // ends the watch of a lock wait, if one runs
 }
 
 // session is what a connection remembers between the frames of one PHP request.
 type session struct {
-	inRequest  bool // between HELLO and CLOSE
+	inRequest  bool // from HELLO until the session is written or closed
 	name, addr string
 	lockedID   string
 	release    func() // of the in-memory lock
@@ -44,30 +45,21 @@ type session struct {
 	last *snapshot
 }
 
-// incoming is one frame, or the error that ended the reading, with its sequence number.
-type incoming struct {
-	seq     uint64
-	payload []byte
-	err     error
-}
-
 func (c *conn) serve() {
 	defer c.srv.removeConn(c)
 	defer c.nc.Close()
 	defer c.reset()
-
-	in := make(chan incoming)
-	go c.readLoop(in)
-	for f := range in {
-		if f.err != nil {
+	for {
+		payload, err := c.readFrame()
+		if err != nil {
 			var fe *FrameError
-			if errors.As(f.err, &fe) {
+			if errors.As(err, &fe) {
 				c.log.Warn().Str("status", fe.Status.String()).Msg(fe.Msg)
 				c.writeReply(Reply{Status: fe.Status, ID: fe.ID, Fields: [][]byte{[]byte(fe.Msg)}})
 			}
 			return
 		}
-		req, err := ParseRequest(f.payload)
+		req, err := ParseRequest(payload)
 		var rep Reply
 		if err != nil {
 			var fe *FrameError
@@ -75,7 +67,7 @@ func (c *conn) serve() {
 			rep = Reply{Status: fe.Status, ID: req.ID, Fields: [][]byte{[]byte(fe.Msg)}}
 			c.log.Warn().Str("status", fe.Status.String()).Msg(fe.Msg)
 		} else {
-			rep = c.execute(f.seq, req)
+			rep = c.execute(req)
 		}
 		if !c.writeReply(rep) || rep.Status.closesConn() || c.shouldClose() {
 			return
@@ -83,66 +75,58 @@ func (c *conn) serve() {
 	}
 }
 
-// readLoop reads frames until the connection fails or closes. Every frame or error it
-// receives cancels the operation in progress: a client that sends before it got its
-// reply has abandoned that reply.
-func (c *conn) readLoop(in chan<- incoming) {
-	defer close(in)
-	for {
-		// Wait for the first byte without a deadline: persistent sockets idle between
-		// PHP requests. Once a frame has started, the rest must arrive in time.
-		_, err := c.br.Peek(1)
-		if err == nil {
-			c.nc.SetReadDeadline(time.Now().Add(c.srv.config().FrameTimeout))
-			var payload []byte
-			payload, err = ReadFrame(c.br, c.srv.config().MaxFrameSize)
-			c.nc.SetReadDeadline(time.Time{})
-			if err == nil {
-				in <- incoming{seq: c.interrupt(), payload: payload}
-				continue
-			}
-		}
-		var ne net.Error
-		if errors.As(err, &ne) && ne.Timeout() {
-			err = &FrameError{Status: StatusBadFrame, Msg: "frame not completed within the client timeout"}
-		}
-		seq := c.interrupt()
-		if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
-			in <- incoming{seq: seq, err: err}
-		}
-		return
+// readFrame waits for the next frame. Waiting for its first byte has no deadline:
+// persistent sockets idle between PHP requests. Once a frame has started, the rest
+// must arrive within FrameTimeout.
+func (c *conn) readFrame() ([]byte, error) {
+	if _, err := c.br.Peek(1); err != nil {
+		return nil, err
 	}
+	c.nc.SetReadDeadline(time.Now().Add(c.srv.config().FrameTimeout))
+	payload, err := ReadFrame(c.br, c.srv.config().MaxFrameSize)
+	c.nc.SetReadDeadline(time.Time{})
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		err = &FrameError{Status: StatusBadFrame, Msg: "frame not completed within the client timeout"}
+	}
+	return payload, err
 }
 
-// interrupt counts a received frame or error and cancels the operation in progress.
-func (c *conn) interrupt() uint64 {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.seq++
-	if c.cancel != nil {
-		c.cancel()
-	}
-	return c.seq
-}
-
-// begin returns the context for executing frame seq: already cancelled if a later frame
-// or error has arrived meanwhile.
-func (c *conn) begin(seq uint64) (context.Context, context.CancelFunc) {
-	ctx, cancel := context.WithCancel(context.Background())
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.seq != seq {
+// watch returns a context that ends when the client sends anything or goes away while
+// the server waits (for a lock): a client that sends before it got its reply has
+// abandoned it. stop ends the watch and leaves what arrived for readFrame.
+func (c *conn) watch(parent context.Context) (ctx context.Context, stop func()) {
+	ctx, cancel := context.WithCancel(parent)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if _, err := c.br.Peek(1); err == nil || !isTimeout(err) {
+			cancel()
+		}
+	}()
+	return ctx, func() {
+		c.nc.SetReadDeadline(time.Unix(1, 0)) // unblocks the Peek
+		<-done
+		c.nc.SetReadDeadline(time.Time{})
 		cancel()
 	}
-	c.cancel = cancel
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// begin marks the connection busy for Shutdown.
+func (c *conn) begin() {
+	c.mu.Lock()
 	c.busy = true
-	return ctx, cancel
+	c.mu.Unlock()
 }
 
 // end marks the end of an operation; idle tells whether the PHP request is over.
 func (c *conn) end(idle bool) {
 	c.mu.Lock()
-	c.cancel = nil
 	c.busy = !idle
 	c.mu.Unlock()
 }
@@ -164,10 +148,15 @@ func (c *conn) shouldClose() bool {
 	return c.closing && !c.busy
 }
 
+// writeReply sends rep, or keeps it buffered while the client's next requests have
+// already arrived (a pipelining client), so that their replies go out in one write.
 func (c *conn) writeReply(rep Reply) bool {
+	c.bw.Write(AppendReply(nil, rep))
+	if c.br.Buffered() > 0 && !rep.Status.closesConn() {
+		return true
+	}
 	c.nc.SetWriteDeadline(time.Now().Add(c.srv.config().FrameTimeout))
-	_, err := c.nc.Write(AppendReply(nil, rep))
-	if err != nil {
+	if err := c.bw.Flush(); err != nil {
 		c.log.Debug().Err(err).Msg("writing reply failed")
 		return false
 	}

@@ -5,18 +5,9 @@ import (
 	"sync"
 )
 
-// Locker grants exclusive use of a session id. Lock blocks until the id is free or ctx
-// ends; it then returns ctx's error and holds nothing. The returned release function
-// must be called exactly once. Waiters are woken when the holder releases, never by
-// polling.
-//
-// LockTable is the in-daemon implementation. Exclusion across several daemons sharing
-// one database is a Locker that also takes a lock in PostgreSQL.
-type Locker interface {
-	Lock(ctx context.Context, id string) (release func(), err error)
-}
-
-// LockTable is a Locker within one process: one entry per id that is held or awaited.
+// LockTable grants exclusive use of session ids within one process: one entry per id
+// that is held or awaited. Waiters are woken when the holder releases, never by
+// polling. (Exclusion across daemons is the store's lease, see docs/LOCKING.md.)
 type LockTable struct {
 	mu sync.Mutex
 	m  map[string]*lockEntry
@@ -30,7 +21,8 @@ type lockEntry struct {
 // NewLockTable returns an empty lock table.
 func NewLockTable() *LockTable { return &LockTable{m: make(map[string]*lockEntry)} }
 
-// Lock implements Locker.
+// Lock blocks until id is free or ctx ends; it then returns ctx's error and holds
+// nothing. Calling the returned release function ends the lock; later calls do nothing.
 func (t *LockTable) Lock(ctx context.Context, id string) (func(), error) {
 	t.mu.Lock()
 	e := t.m[id]
@@ -43,16 +35,41 @@ func (t *LockTable) Lock(ctx context.Context, id string) (func(), error) {
 
 	select {
 	case e.token <- struct{}{}:
-		var once sync.Once
-		return func() {
-			once.Do(func() {
-				<-e.token
-				t.unref(id, e)
-			})
-		}, nil
+		return t.releaser(id, e), nil
 	case <-ctx.Done():
 		t.unref(id, e)
 		return nil, ctx.Err()
+	}
+}
+
+// TryLock takes the lock on id if it is free, without waiting.
+func (t *LockTable) TryLock(id string) (release func(), ok bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	e := t.m[id]
+	if e == nil {
+		e = &lockEntry{token: make(chan struct{}, 1)}
+		t.m[id] = e
+	}
+	select {
+	case e.token <- struct{}{}:
+		e.refs++
+		return t.releaser(id, e), true
+	default:
+		if e.refs == 0 {
+			delete(t.m, id)
+		}
+		return nil, false
+	}
+}
+
+func (t *LockTable) releaser(id string, e *lockEntry) func() {
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			<-e.token
+			t.unref(id, e)
+		})
 	}
 }
 

@@ -50,11 +50,10 @@ func fail(status Status, format string, args ...any) error {
 }
 
 // execute runs one request and returns its reply.
-func (c *conn) execute(seq uint64, req Request) Reply {
-	ctx, cancel := c.begin(seq)
-	defer cancel()
+func (c *conn) execute(req Request) Reply {
+	c.begin()
 	start := time.Now()
-	rep := c.reply(ctx, req)
+	rep := c.reply(context.Background(), req)
 	if observe := c.srv.config().Observe; observe != nil {
 		observe(req.Op, rep.Status, time.Since(start))
 	}
@@ -70,8 +69,8 @@ func (c *conn) reply(ctx context.Context, req Request) Reply {
 	var oe *opError
 	switch {
 	case errors.As(err, &oe):
-	case ctx.Err() != nil:
-		oe = &opError{StatusCancelled, "cancelled: the client sent a new request before this reply"}
+	case errors.Is(err, context.Canceled):
+		oe = &opError{StatusCancelled, "cancelled: the client sent a new request or went away before this reply"}
 	default:
 		oe = &opError{StatusDBUnavailable, err.Error()}
 	}
@@ -114,10 +113,14 @@ func (c *conn) dispatch(ctx context.Context, req Request) ([][]byte, error) {
 		return nil, c.write(ctx, id, f[1:])
 	case OpUpdateTimestamp:
 		if c.srv.config().ShortCircuit {
+			c.skipWrite(id)
 			return nil, nil
 		}
 		err := c.srv.store.Touch(ctx, id, c.name, c.addr, c.heldToken(id))
 		c.lockEnded(id, err)
+		if err == nil {
+			c.inRequest = false
+		}
 		return nil, leaseErr(err)
 	case OpClose:
 		c.reset()
@@ -198,19 +201,39 @@ func (c *conn) read(ctx context.Context, id string) ([][]byte, error) {
 // the in-memory lock, so that the requests of this host queue without touching the
 // database, then (with ClusterLocks) the lease, polling while another daemon holds it.
 func (c *conn) lockAndRead(ctx context.Context, id string) (*pgsess.Session, error) {
-	lctx, cancel := context.WithTimeout(ctx, c.srv.config().LockTimeout)
-	defer cancel()
+	// Waiting ends at the lock timeout, or when the client sends or goes away.
+	deadline := time.Now().Add(c.srv.config().LockTimeout)
+	var watching context.Context
+	wait := func() context.Context {
+		if watching == nil {
+			var stop func()
+			watching, stop = c.watch(ctx)
+			var cancel context.CancelFunc
+			watching, cancel = context.WithDeadline(watching, deadline)
+			c.stopWatch = func() { cancel(); stop() }
+		}
+		return watching
+	}
+	defer func() {
+		if c.stopWatch != nil {
+			c.stopWatch()
+			c.stopWatch = nil
+		}
+	}()
 	timedOut := func(err error) error {
-		if ctx.Err() == nil && lctx.Err() != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
 			return fail(StatusLockTimeout, "session is locked by another request; gave up after %s (session_pgsql.lock_timeout)", c.srv.config().LockTimeout)
 		}
 		return err
 	}
 	if c.lockedID != id {
 		c.unlock()
-		release, err := c.srv.locks.Lock(lctx, id)
-		if err != nil {
-			return nil, timedOut(err)
+		release, ok := c.srv.table.TryLock(id)
+		if !ok {
+			var err error
+			if release, err = c.srv.table.Lock(wait(), id); err != nil {
+				return nil, timedOut(err)
+			}
 		}
 		c.release, c.lockedID = release, id
 	}
@@ -220,15 +243,17 @@ func (c *conn) lockAndRead(ctx context.Context, id string) (*pgsess.Session, err
 	if c.token == "" {
 		c.token = c.srv.store.NewToken()
 	}
-	for wait := time.Millisecond; ; wait = min(2*wait, 100*time.Millisecond) {
-		sess, err := c.srv.store.Lock(lctx, id, c.token, c.name, c.addr)
+	lockCtx := ctx
+	for pause := time.Millisecond; ; pause = min(2*pause, 100*time.Millisecond) {
+		sess, err := c.srv.store.Lock(lockCtx, id, c.token, c.name, c.addr)
 		if !errors.Is(err, pgsess.ErrLocked) {
 			return sess, timedOut(err)
 		}
+		lockCtx = wait() // another daemon holds it: from now on, a wait
 		select {
-		case <-lctx.Done():
-			return nil, timedOut(lctx.Err())
-		case <-time.After(wait + rand.N(wait)):
+		case <-lockCtx.Done():
+			return nil, timedOut(lockCtx.Err())
+		case <-time.After(pause + rand.N(pause)):
 		}
 	}
 }
@@ -252,6 +277,15 @@ func (c *conn) lockEnded(id string, err error) {
 		c.token = ""
 	}
 	c.unlock()
+}
+
+// skipWrite ends a WRITE or UPDATE_TIMESTAMP that short_circuit leaves out: like a
+// write, it ends the lock.
+func (c *conn) skipWrite(id string) {
+	if c.lockedID == id {
+		c.unlock()
+	}
+	c.inRequest = false
 }
 
 // unlock ends the lease (if any) and then the in-memory lock, so that a waiter of this
@@ -292,6 +326,7 @@ func (c *conn) write(ctx context.Context, id string, f [][]byte) error {
 	meta.ErrMessage = string(f[5])
 	if c.srv.config().ShortCircuit && c.last != nil && c.last.id == id &&
 		bytes.Equal(c.last.data, f[0]) && c.last.meta == meta {
+		c.skipWrite(id)
 		return nil
 	}
 	data := bytes.Clone(f[0])
@@ -299,6 +334,7 @@ func (c *conn) write(ctx context.Context, id string, f [][]byte) error {
 	c.lockEnded(id, err)
 	if err == nil {
 		c.last = &snapshot{id: id, data: data, meta: meta}
+		c.inRequest = false // PHP closes the session next; the client may not say so
 	}
 	return leaseErr(err)
 }

@@ -75,7 +75,6 @@ type Config struct {
 type Server struct {
 	cfg   atomic.Pointer[Config]
 	store Store
-	locks Locker
 	table *LockTable
 	log   zerolog.Logger
 
@@ -91,7 +90,7 @@ func New(cfg Config, store Store) *Server {
 	cfg = withDefaults(cfg)
 	t := NewLockTable()
 	s := &Server{
-		store: store, locks: t, table: t, log: cfg.Logger,
+		store: store, table: t, log: cfg.Logger,
 		listeners: make(map[net.Listener]struct{}),
 		conns:     make(map[*conn]struct{}),
 		done:      make(chan struct{}),
@@ -227,7 +226,7 @@ func (s *Server) newConn(nc net.Conn) *conn {
 		nc.Close()
 		return nil
 	}
-	c := &conn{srv: s, nc: nc, br: bufio.NewReader(nc), log: s.log.With().Str("peer", peerName(nc)).Logger()}
+	c := &conn{srv: s, nc: nc, br: bufio.NewReader(nc), bw: bufio.NewWriter(nc), log: s.log.With().Str("peer", peerName(nc)).Logger()}
 	s.conns[c] = struct{}{}
 	return c
 }

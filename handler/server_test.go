@@ -392,7 +392,7 @@ func TestNewFrameCancelsAPendingLockWait(t *testing.T) {
 }
 
 func TestShortCircuitSkipsUnchangedWrites(t *testing.T) {
-	e := newEnv(t, handler.Config{Locking: true, ShortCircuit: true})
+	e := newEnv(t, handler.Config{Locking: true, ShortCircuit: true, LockTimeout: 2 * time.Second})
 	c := e.hello()
 	c.ok(handler.OpRead, sid)
 	write(c, sid, "a|i:1;")
@@ -405,8 +405,15 @@ func TestShortCircuitSkipsUnchangedWrites(t *testing.T) {
 	c.ok(handler.OpHello, "1", "", "PHPSESSID", "")
 	c.ok(handler.OpRead, sid)
 	write(c, sid, "a|i:1;")
+	// A skipped write still ends the lock, as a write does: no CLOSE follows.
+	probe := e.hello()
+	probe.ok(handler.OpRead, sid)
+	probe.ok(handler.OpClose)
+	c.ok(handler.OpHello, "1", "", "PHPSESSID", "")
+	c.ok(handler.OpRead, sid)
 	c.ok(handler.OpUpdateTimestamp, sid)
-	c.ok(handler.OpClose)
+	probe.ok(handler.OpRead, sid)
+	probe.ok(handler.OpClose)
 	if n := counter(); n != 1 {
 		t.Fatalf("counter %d after an unchanged write: expected 1", n)
 	}

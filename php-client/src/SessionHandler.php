@@ -110,6 +110,16 @@ final class SessionHandler implements \SessionHandlerInterface, \SessionUpdateTi
 
     private bool $shutdownRegistered = false;
 
+    /** Whether this request's READ may hold the daemon's lock, so close() must send CLOSE. */
+    private bool $lockHeld = false;
+
+    /**
+     * Whether $socket carried exchanges before: ours, or an earlier request's
+     * (a persistent socket whose position is not 0). Only such a socket may be
+     * dead or hold a stale reply without the daemon being at fault.
+     */
+    private bool $socketUsed = false;
+
     /** Whether a request was sent and its reply not fully read yet. */
     private bool $inFlight = false;
 
@@ -151,33 +161,40 @@ final class SessionHandler implements \SessionHandlerInterface, \SessionUpdateTi
     }
 
     /**
-     * Connects (reusing the process's persistent socket) and sends HELLO,
-     * which also makes the daemon drop whatever a previous request left on
-     * that socket (a held lock, state). On a reused socket that turns out to
-     * be dead or to hold a stale reply, reconnects once.
+     * Connects (reusing the process's persistent socket). HELLO, which also makes
+     * the daemon drop whatever a previous request left on that socket (a held
+     * lock, state), goes out with this request's first operation, in the same
+     * write (usually READ), to save a round trip; on a reused socket that turns
+     * out to be dead or to hold a stale reply, that exchange is retried once on
+     * a new connection.
      */
     public function open(string $path, string $name): bool
     {
         self::$current = $this;
         $this->forgetSession();
         $this->sessionName = $name;
+        $this->authenticated = false;
         $this->reportProblems();
         $this->registerShutdown();
 
         return $this->guard('open', function (): bool {
-            $this->hello();
+            $this->connect();
             return true;
         });
     }
 
     /**
-     * Releases the session's lock. True without an exchange when there is no
-     * connection, since the daemon releases a lock when its connection closes.
+     * Releases the session's lock. True without an exchange when no lock is
+     * held: none was taken, a successful write or updateTimestamp released it,
+     * or there is no connection (the daemon releases a lock when its
+     * connection closes).
      */
     public function close(): bool
     {
         $this->forgetSession();
-        if (!$this->authenticated || !is_resource($this->socket)) {
+        $held = $this->lockHeld;
+        $this->lockHeld = false;
+        if (!$held || !$this->authenticated || !is_resource($this->socket)) {
             return true;
         }
         return $this->guard('close', function (): bool {
@@ -196,8 +213,8 @@ final class SessionHandler implements \SessionHandlerInterface, \SessionUpdateTi
         $this->forgetSession();
 
         return $this->guard('read', function () use ($id): string {
-            $this->ensureSession();
-            $fields = $this->exchange(Protocol::OP_READ, [$id], $this->options->lockTimeout);
+            $this->lockHeld = true; // until a reply says otherwise: CLOSE is then safe
+            $fields = $this->exchangeInSession(Protocol::OP_READ, [$id], $this->options->lockTimeout);
             [$data, $custom, $error, $warning, $notice, $message] = $this->expectFields($fields, 6, 'READ');
             $this->counters = [
                 'error' => $this->parseInt($error, 'error'),
@@ -215,8 +232,7 @@ final class SessionHandler implements \SessionHandlerInterface, \SessionUpdateTi
     public function write(string $id, string $data): bool
     {
         return $this->guard('write', function () use ($id, $data): bool {
-            $this->ensureSession();
-            $this->exchange(Protocol::OP_WRITE, [
+            $this->exchangeInSession(Protocol::OP_WRITE, [
                 $id,
                 $data,
                 $this->custom,
@@ -226,6 +242,7 @@ final class SessionHandler implements \SessionHandlerInterface, \SessionUpdateTi
                 $this->errMessage,
             ]);
             $this->extensionChanged = false;
+            $this->lockHeld = false; // a WRITE ends the lock
             return true;
         });
     }
@@ -241,8 +258,8 @@ final class SessionHandler implements \SessionHandlerInterface, \SessionUpdateTi
             return $this->write($id, $data);
         }
         return $this->guard('updateTimestamp', function () use ($id): bool {
-            $this->ensureSession();
-            $this->exchange(Protocol::OP_UPDATE_TIMESTAMP, [$id]);
+            $this->exchangeInSession(Protocol::OP_UPDATE_TIMESTAMP, [$id]);
+            $this->lockHeld = false; // so does an UPDATE_TIMESTAMP
             return true;
         });
     }
@@ -251,8 +268,7 @@ final class SessionHandler implements \SessionHandlerInterface, \SessionUpdateTi
     public function destroy(string $id): bool
     {
         return $this->guard('destroy', function () use ($id): bool {
-            $this->ensureSession();
-            $this->exchange(Protocol::OP_DESTROY, [$id]);
+            $this->exchangeInSession(Protocol::OP_DESTROY, [$id]);
             if ($id === $this->sessionId) {
                 $this->clearExtensionFields();
             }
@@ -264,8 +280,7 @@ final class SessionHandler implements \SessionHandlerInterface, \SessionUpdateTi
     public function gc(int $max_lifetime): int|false
     {
         return $this->guard('gc', function () use ($max_lifetime): int {
-            $this->ensureSession();
-            [$deleted] = $this->expectFields($this->exchange(Protocol::OP_GC, [(string) $max_lifetime]), 1, 'GC');
+            [$deleted] = $this->expectFields($this->exchangeInSession(Protocol::OP_GC, [(string) $max_lifetime]), 1, 'GC');
             return $this->parseInt($deleted, 'deleted');
         });
     }
@@ -274,8 +289,7 @@ final class SessionHandler implements \SessionHandlerInterface, \SessionUpdateTi
     public function validateId(string $id): bool
     {
         return $this->guard('validateId', function () use ($id): bool {
-            $this->ensureSession();
-            [$exists] = $this->expectFields($this->exchange(Protocol::OP_VALIDATE_ID, [$id]), 1, 'VALIDATE_ID');
+            [$exists] = $this->expectFields($this->exchangeInSession(Protocol::OP_VALIDATE_ID, [$id]), 1, 'VALIDATE_ID');
             return $exists === '1';
         });
     }
@@ -290,8 +304,7 @@ final class SessionHandler implements \SessionHandlerInterface, \SessionUpdateTi
     public function status(): array|false
     {
         return $this->guard('status', function (): array {
-            $this->ensureSession();
-            [$json] = $this->expectFields($this->exchange(Protocol::OP_STATUS, []), 1, 'STATUS');
+            [$json] = $this->expectFields($this->exchangeInSession(Protocol::OP_STATUS, []), 1, 'STATUS');
             $daemon = $this->decodeJsonObject($json, 'STATUS', false);
             return [
                 'server' => $this->server,
@@ -307,8 +320,7 @@ final class SessionHandler implements \SessionHandlerInterface, \SessionUpdateTi
     public function reset(): bool
     {
         return $this->guard('reset', function (): bool {
-            $this->ensureSession();
-            $this->exchange(Protocol::OP_RESET, []);
+            $this->exchangeInSession(Protocol::OP_RESET, []);
             return true;
         });
     }
@@ -331,8 +343,7 @@ final class SessionHandler implements \SessionHandlerInterface, \SessionUpdateTi
         $id = is_string($id) && $id !== '' ? $id : $this->sessionId;
 
         return $this->guard('info', function () use ($id): array|false {
-            $this->ensureSession();
-            [$json] = $this->expectFields($this->exchange(Protocol::OP_INFO, [$id]), 1, 'INFO');
+            [$json] = $this->expectFields($this->exchangeInSession(Protocol::OP_INFO, [$id]), 1, 'INFO');
             return $this->decodeJsonObject($json, 'INFO', true) ?? false;
         });
     }
@@ -472,70 +483,74 @@ final class SessionHandler implements \SessionHandlerInterface, \SessionUpdateTi
         }
     }
 
-    /** Makes sure the socket is connected and authenticated, sending HELLO if not. */
-    private function ensureSession(): void
-    {
-        if (!$this->authenticated || !is_resource($this->socket)) {
-            $this->hello();
-        }
-    }
-
     /**
-     * Connects if needed and sends HELLO. A socket used before (a persistent
-     * one from an earlier request, or ours) may be dead because the daemon
-     * restarted, or hold a stale reply: then one new connection is tried.
-     * A timeout or an error reply to this very HELLO is not retried.
+     * Sends one request of this PHP request's session and returns its reply's
+     * fields. The first one after open() goes out together with HELLO, in one
+     * write: a socket used before (a persistent one from an earlier request, or
+     * ours) may be dead because the daemon restarted, or hold a stale reply;
+     * then the pair is sent once more on a new connection. A timeout, or an
+     * error reply the daemon sent to our own frames, is not retried.
+     *
+     * @param list<string> $fields
+     * @return list<string>
      */
-    private function hello(): void
+    private function exchangeInSession(int $op, array $fields, float $extraWait = 0.0): array
     {
-        $reused = $this->connect();
+        if ($this->authenticated && is_resource($this->socket)) {
+            return $this->exchange($op, $fields, $extraWait);
+        }
+        $this->connect();
+        $reused = $this->socketUsed;
         try {
-            $this->sendHello();
+            return $this->helloAnd($op, $fields, $extraWait);
         } catch (TimeoutException $e) {
             throw $e;
         } catch (StaleReplyException $e) {
-            $this->reconnectAndHello();
+            // Retried below.
         } catch (ErrorReplyException $e) {
             // Request id 0: the daemon could not even read our frame, i.e. it
             // choked on what an earlier request left half-sent.
             if (!$reused || $e->requestId !== 0) {
                 throw $e;
             }
-            $this->reconnectAndHello();
         } catch (ProtocolException $e) {
             if (!$reused) {
                 throw $e;
             }
-            $this->reconnectAndHello();
         }
-    }
-
-    private function reconnectAndHello(): void
-    {
         $this->disconnect();
         $this->connect();
-        $this->sendHello();
+        return $this->helloAnd($op, $fields, $extraWait);
     }
 
-    private function sendHello(): void
+    /**
+     * Sends HELLO and the request in one write and reads both replies.
+     *
+     * @param list<string> $fields
+     * @return list<string> the request's reply fields
+     */
+    private function helloAnd(int $op, array $fields, float $extraWait): array
     {
         $name = $this->sessionName ?? (function_exists('session_name') ? (string) session_name() : '');
         $remoteAddr = $_SERVER['REMOTE_ADDR'] ?? '';
-        $fields = $this->exchange(Protocol::OP_HELLO, [
+        $hello = [
             (string) Protocol::VERSION,
             $this->options->secret,
             $name,
             is_string($remoteAddr) ? $remoteAddr : '',
-        ]);
-        [$server, $version, $maxFrameSize] = $this->expectFields($fields, 3, 'HELLO');
-        $maxFrameSize = $this->parseInt($maxFrameSize, 'max_frame_size');
-        if ($maxFrameSize < Protocol::REQUEST_HEADER_SIZE) {
-            throw new ProtocolException(sprintf('malformed HELLO reply: max_frame_size %d', $maxFrameSize));
-        }
-        $this->server = $server;
-        $this->protocolVersion = $this->parseInt($version, 'version');
-        $this->maxFrameSize = $maxFrameSize;
-        $this->authenticated = true;
+        ];
+        [$helloFields, $replyFields] = $this->exchangeAll([[Protocol::OP_HELLO, $hello], [$op, $fields]], $extraWait, function (array $helloFields): void {
+            [$server, $version, $maxFrameSize] = $this->expectFields($helloFields, 3, 'HELLO');
+            $maxFrameSize = $this->parseInt($maxFrameSize, 'max_frame_size');
+            if ($maxFrameSize < Protocol::REQUEST_HEADER_SIZE) {
+                throw new ProtocolException(sprintf('malformed HELLO reply: max_frame_size %d', $maxFrameSize));
+            }
+            $this->server = $server;
+            $this->protocolVersion = $this->parseInt($version, 'version');
+            $this->maxFrameSize = $maxFrameSize;
+            $this->authenticated = true;
+        });
+        return $replyFields;
     }
 
     /**
@@ -569,7 +584,8 @@ final class SessionHandler implements \SessionHandlerInterface, \SessionUpdateTi
         }
         $this->socket = $socket;
         $position = ftell($socket);
-        return is_int($position) && $position > 0;
+        $this->socketUsed = is_int($position) && $position > 0;
+        return $this->socketUsed;
     }
 
     /** Closes the socket (fclose() also ends a persistent one). */
@@ -597,58 +613,98 @@ final class SessionHandler implements \SessionHandlerInterface, \SessionUpdateTi
      */
     private function exchange(int $op, array $fields, float $extraWait = 0.0): array
     {
+        return $this->exchangeAll([[$op, $fields]], $extraWait)[0];
+    }
+
+    /**
+     * Sends requests in one write and reads their replies in order, as exchange()
+     * does for one. $first, when given, checks the first reply before the next
+     * is read (HELLO's, so that a refused HELLO is reported as such).
+     *
+     * @param list<array{int, list<string>}> $requests
+     * @param (callable(list<string>): void)|null $first
+     * @return list<list<string>> the fields of each reply
+     */
+    private function exchangeAll(array $requests, float $extraWait = 0.0, ?callable $first = null): array
+    {
         if (!is_resource($this->socket)) {
             $this->disconnect();
             throw new ProtocolException('not connected');
         }
-        $id = $this->nextRequestId();
-        $frame = Protocol::encodeRequest($op, $id, $fields);
-        $size = strlen($frame) - 4;
-        if ($size > $this->maxFrameSize) {
-            throw new ProtocolException(sprintf(
-                '%s request of %d bytes exceeds the daemon\'s max_frame_size of %d bytes',
-                Protocol::opName($op),
-                $size,
-                $this->maxFrameSize,
-            ));
+        $frames = '';
+        $sent = [];
+        foreach ($requests as [$op, $fields]) {
+            $id = $this->nextRequestId();
+            $frame = Protocol::encodeRequest($op, $id, $fields);
+            $size = strlen($frame) - 4;
+            if ($size > $this->maxFrameSize) {
+                throw new ProtocolException(sprintf(
+                    '%s request of %d bytes exceeds the daemon\'s max_frame_size of %d bytes',
+                    Protocol::opName($op),
+                    $size,
+                    $this->maxFrameSize,
+                ));
+            }
+            $frames .= $frame;
+            $sent[] = [$op, $id];
         }
         $seconds = $this->options->timeout + $extraWait;
         $deadline = microtime(true) + $seconds;
+        $this->inFlight = true;
         try {
-            $this->inFlight = true;
-            $this->writeAll($frame, $deadline);
-            $length = unpack('N', $this->readExactly(4, $deadline))[1];
-            if ($length < Protocol::REPLY_HEADER_SIZE || $length > $this->replyLimit()) {
-                throw new ProtocolException(sprintf('malformed reply: frame length %d', $length));
-            }
-            [$status, $replyId, $reply] = Protocol::decodeReply($this->readExactly($length, $deadline));
-            $this->inFlight = false;
-        } catch (TimeoutException $e) {
-            $this->disconnect();
-            throw new TimeoutException(sprintf('%s after %s s', $e->getMessage(), round($seconds, 3)), 0, $e);
+            $this->writeAll($frames, $deadline);
         } catch (ProtocolException $e) {
             $this->disconnect();
             throw $e;
         }
-        if ($replyId !== $id) {
-            $this->disconnect();
-            if ($replyId === 0 && $status !== Protocol::OK) {
-                throw new ErrorReplyException($status, $reply[0] ?? '', 0);
-            }
-            throw new StaleReplyException(sprintf(
-                'stale reply: the %s reply carries request id %d instead of %d',
-                Protocol::opName($op),
-                $replyId,
-                $id,
-            ));
-        }
-        if ($status !== Protocol::OK) {
-            if (Protocol::closesConnection($status)) {
+        $replies = [];
+        foreach ($sent as $i => [$op, $id]) {
+            $pending = $i < count($sent) - 1;
+            try {
+                $length = unpack('N', $this->readExactly(4, $deadline))[1];
+                if ($length < Protocol::REPLY_HEADER_SIZE || $length > $this->replyLimit()) {
+                    throw new ProtocolException(sprintf('malformed reply: frame length %d', $length));
+                }
+                [$status, $replyId, $reply] = Protocol::decodeReply($this->readExactly($length, $deadline));
+                $this->inFlight = $pending;
+            } catch (TimeoutException $e) {
                 $this->disconnect();
+                throw new TimeoutException(sprintf('%s after %s s', $e->getMessage(), round($seconds, 3)), 0, $e);
+            } catch (ProtocolException $e) {
+                $this->disconnect();
+                throw $e;
             }
-            throw new ErrorReplyException($status, $reply[0] ?? '', $replyId);
+            if ($replyId !== $id) {
+                $this->disconnect();
+                if ($replyId === 0 && $status !== Protocol::OK) {
+                    throw new ErrorReplyException($status, $reply[0] ?? '', 0);
+                }
+                throw new StaleReplyException(sprintf(
+                    'stale reply: the %s reply carries request id %d instead of %d',
+                    Protocol::opName($op),
+                    $replyId,
+                    $id,
+                ));
+            }
+            if ($status !== Protocol::OK) {
+                // Replies still due would be stale for the next exchange.
+                if ($pending || Protocol::closesConnection($status)) {
+                    $this->disconnect();
+                }
+                throw new ErrorReplyException($status, $reply[0] ?? '', $replyId);
+            }
+            if ($i === 0 && $first !== null) {
+                try {
+                    $first($reply);
+                } catch (ProtocolException $e) {
+                    $this->disconnect();
+                    throw $e;
+                }
+            }
+            $replies[] = $reply;
         }
-        return $reply;
+        $this->socketUsed = true;
+        return $replies;
     }
 
     /** The next request id: consecutive, wrapping from 0xFFFFFFFF to 1 (0 means "unknown" in replies). */

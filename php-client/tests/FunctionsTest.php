@@ -96,8 +96,8 @@ final class FunctionsTest extends TestCase
         $this->assertSame('disk full', $info['err_message']);
 
         $this->assertSame(
-            ['HELLO@1', 'READ@1', 'INFO@1', 'STATUS@1', 'RESET@1', 'WRITE@1', 'CLOSE@1',
-                'HELLO@1', 'READ@1', 'INFO@1', 'UPDATE_TIMESTAMP@1', 'CLOSE@1'],
+            ['HELLO@1', 'READ@1', 'INFO@1', 'STATUS@1', 'RESET@1', 'WRITE@1',
+                'HELLO@1', 'READ@1', 'INFO@1', 'UPDATE_TIMESTAMP@1'],
             $daemon->trace(),
         );
         $write = $daemon->requests()[5];

@@ -75,13 +75,14 @@ final class SessionHandlerTest extends TestCase
         $handler = $this->handler($daemon, ['secret' => "s3cret\0!"]);
 
         $this->assertQuiet(true, fn () => $handler->open('/ignored', 'MYSESS'));
+        $this->assertQuiet('', fn () => $handler->read(self::ID));
 
         $hello = $daemon->requests()[0];
         $this->assertSame(Protocol::OP_HELLO, $hello['op']);
         $this->assertSame(['1', "s3cret\0!", 'MYSESS', '192.0.2.7'], $hello['fields']);
     }
 
-    public function testEveryOpenSendsHelloOnTheSameConnection(): void
+    public function testHelloGoesWithTheFirstOperationAfterEachOpen(): void
     {
         $daemon = $this->daemon();
         $handler = $this->handler($daemon);
@@ -136,19 +137,24 @@ final class SessionHandlerTest extends TestCase
         ]]);
         $handler = $this->handler($daemon);
 
-        $this->assertFailsWithWarning(fn () => $handler->open('', 'PHPSESSID'), ['SHUTTING_DOWN', 'draining']);
         $this->assertQuiet(true, fn () => $handler->open('', 'PHPSESSID'));
+        $this->assertFailsWithWarning(fn () => $handler->read(self::ID), ['SHUTTING_DOWN', 'draining']);
+        $this->assertQuiet(true, fn () => $handler->open('', 'PHPSESSID'));
+        $this->assertQuiet('', fn () => $handler->read(self::ID));
 
-        $this->assertSame(['HELLO@1', 'HELLO@2'], $daemon->trace());
+        // The daemon closed after refusing HELLO: the READ sent with it was never read.
+        $this->assertSame(['HELLO@1', 'HELLO@2', 'READ@2'], $daemon->trace());
     }
 
-    public function testWrongSecretFailsOpenWithAuthFailed(): void
+    public function testWrongSecretFailsTheFirstOperationWithAuthFailed(): void
     {
         $daemon = $this->daemon(['secret' => 'right']);
+        $handler = $this->handler($daemon, ['secret' => 'wrong']);
+        $this->assertQuiet(true, fn () => $handler->open('', 'PHPSESSID'));
 
         $this->assertFailsWithWarning(
-            fn () => $this->handler($daemon, ['secret' => 'wrong'])->open('', 'PHPSESSID'),
-            ['phpsessd: open failed (' . $daemon->address . ')', 'AUTH_FAILED', 'wrong secret'],
+            fn () => $handler->read(self::ID),
+            ['phpsessd: read failed (' . $daemon->address . ')', 'AUTH_FAILED', 'wrong secret'],
         );
     }
 
@@ -189,53 +195,77 @@ final class SessionHandlerTest extends TestCase
 
     public function testStaleReplyToHelloReplacesTheSocketAndRetriesOnce(): void
     {
-        $daemon = $this->daemon(['rules' => [['action' => 'stale']]]);
+        $daemon = $this->daemon(['rules' => [['op' => Protocol::OP_HELLO, 'action' => 'stale']]]);
+        $handler = $this->handler($daemon);
+        $this->assertQuiet(true, fn () => $handler->open('', 'PHPSESSID'));
 
-        $this->assertQuiet(true, fn () => $this->handler($daemon)->open('', 'PHPSESSID'));
+        $this->assertQuiet('', fn () => $handler->read(self::ID));
 
-        $this->assertSame(['HELLO@1', 'HELLO@2'], $daemon->trace());
+        $this->assertSame(['HELLO@2', 'READ@2'], array_values(array_filter(
+            $daemon->trace(),
+            static fn (string $t): bool => str_ends_with($t, '@2'),
+        )));
+        $this->assertSame('HELLO@1', $daemon->trace()[0]);
     }
 
-    public function testStaleReplyAfterTheRetryFailsOpen(): void
+    public function testStaleReplyAfterTheRetryFailsTheOperation(): void
     {
-        $daemon = $this->daemon(['rules' => [['action' => 'stale'], ['action' => 'stale']]]);
-
-        $this->assertFailsWithWarning(fn () => $this->handler($daemon)->open('', 'PHPSESSID'), ['stale reply']);
-
-        $this->assertSame(['HELLO@1', 'HELLO@2'], $daemon->trace());
-    }
-
-    public function testStaleReplyToReadFailsAndTheNextOperationStartsOnANewConnection(): void
-    {
-        $daemon = $this->daemon(['rules' => [['op' => Protocol::OP_READ, 'action' => 'stale', 'then' => 'auto']]]);
+        $daemon = $this->daemon(['rules' => [
+            ['op' => Protocol::OP_HELLO, 'action' => 'stale'],
+            ['op' => Protocol::OP_READ, 'action' => 'auto'],
+            ['op' => Protocol::OP_HELLO, 'action' => 'stale'],
+        ]]);
         $handler = $this->handler($daemon);
         $this->assertQuiet(true, fn () => $handler->open('', 'PHPSESSID'));
 
         $this->assertFailsWithWarning(fn () => $handler->read(self::ID), ['phpsessd: read failed', 'stale reply']);
+    }
+
+    public function testStaleReplyToReadFailsAndTheNextOperationStartsOnANewConnection(): void
+    {
+        $daemon = $this->daemon(['rules' => [
+            ['op' => Protocol::OP_READ, 'action' => 'auto'],
+            ['op' => Protocol::OP_READ, 'action' => 'stale', 'then' => 'auto'],
+        ]]);
+        $handler = $this->handler($daemon);
+        $this->assertQuiet(true, fn () => $handler->open('', 'PHPSESSID'));
+        $this->assertQuiet('', fn () => $handler->read(self::ID));
+
+        $this->assertFailsWithWarning(fn () => $handler->read(self::ID), ['phpsessd: read failed', 'stale reply']);
         $this->assertQuiet(true, fn () => $handler->destroy(self::ID));
 
-        $this->assertSame(['HELLO@1', 'READ@1', 'HELLO@2', 'DESTROY@2'], $daemon->trace());
+        $this->assertSame(['HELLO@1', 'READ@1', 'READ@1', 'HELLO@2', 'DESTROY@2'], $daemon->trace());
     }
 
     public function testReusedSocketThatTheDaemonClosedIsReplacedOnce(): void
     {
         // A second handler in this process gets the first one's persistent
         // socket, as the next request of an FPM worker would.
-        $daemon = $this->daemon(['rules' => [['op' => Protocol::OP_HELLO, 'action' => 'auto'], ['action' => 'close']]]);
-        $this->assertQuiet(true, fn () => $this->handler($daemon)->open('', 'PHPSESSID'));
+        $daemon = $this->daemon(['rules' => [
+            ['op' => Protocol::OP_HELLO, 'action' => 'auto'],
+            ['op' => Protocol::OP_READ, 'action' => 'auto'],
+            ['action' => 'close'],
+        ]]);
+        $first = $this->handler($daemon);
+        $this->assertQuiet(true, fn () => $first->open('', 'PHPSESSID'));
+        $this->assertQuiet('', fn () => $first->read(self::ID));
 
-        $this->assertQuiet(true, fn () => $this->handler($daemon)->open('', 'PHPSESSID'));
+        $second = $this->handler($daemon);
+        $this->assertQuiet(true, fn () => $second->open('', 'PHPSESSID'));
+        $this->assertQuiet('', fn () => $second->read(self::ID));
 
-        $this->assertSame(['HELLO@1', 'HELLO@1', 'HELLO@2'], $daemon->trace());
+        $this->assertSame(['HELLO@1', 'READ@1', 'HELLO@1', 'HELLO@2', 'READ@2'], $daemon->trace());
     }
 
     public function testFreshSocketThatTheDaemonClosesDuringHelloIsNotRetried(): void
     {
         $daemon = $this->daemon(['rules' => [['action' => 'close']]]);
+        $handler = $this->handler($daemon);
+        $this->assertQuiet(true, fn () => $handler->open('', 'PHPSESSID'));
 
         $this->assertFailsWithWarning(
-            fn () => $this->handler($daemon)->open('', 'PHPSESSID'),
-            ['phpsessd: open failed', 'closed the connection'],
+            fn () => $handler->read(self::ID),
+            ['phpsessd: read failed', 'closed the connection'],
         );
 
         $this->assertSame(['HELLO@1'], $daemon->trace());
@@ -243,11 +273,13 @@ final class SessionHandlerTest extends TestCase
 
     public function testHelloThatIsNeverAnsweredFailsAfterTheTimeout(): void
     {
-        $daemon = $this->daemon(['rules' => [['action' => 'silent']]]);
+        $daemon = $this->daemon(['rules' => [['action' => 'silent'], ['action' => 'silent']]]);
+        $handler = $this->handler($daemon, ['timeout' => 0.3, 'lock_timeout' => 0.1]);
+        $this->assertQuiet(true, fn () => $handler->open('', 'PHPSESSID'));
 
         $this->assertFailsWithWarning(
-            fn () => $this->handler($daemon, ['timeout' => 0.3])->open('', 'PHPSESSID'),
-            ['phpsessd: open failed', 'timed out'],
+            fn () => $handler->read(self::ID),
+            ['phpsessd: read failed', 'timed out'],
         );
     }
 
