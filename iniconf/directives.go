@@ -54,6 +54,9 @@ type Config struct {
 	// LockLease is session_pgsql.lock_lease, a whole number of seconds: how
 	// long a lock left by a daemon that died blocks its session.
 	LockLease time.Duration
+	// MaxConnections is session_pgsql.max_connections: the size of the daemon's
+	// database connection pool, shared by all PHP-FPM workers of the host.
+	MaxConnections int
 	// PreparedStatements is session_pgsql.prepared_statements: use named
 	// prepared statements (off for PgBouncer before 1.21 in transaction mode).
 	PreparedStatements bool
@@ -202,6 +205,16 @@ var directives = []directive{
 				return fmt.Errorf("invalid number of seconds %q (allowed: a whole number from 3)", v)
 			}
 			c.LockLease = time.Duration(n) * time.Second
+			return nil
+		}},
+	{Directive{"session_pgsql.max_connections", "32",
+		"Size of the daemon's database connection pool, shared by all PHP-FPM workers of the host."},
+		func(c *Config, v string) error {
+			n, err := strconv.ParseInt(v, 10, 32)
+			if err != nil || n < 1 || n > 10000 {
+				return fmt.Errorf("invalid number of connections %q (allowed: a whole number from 1 to 10000)", v)
+			}
+			c.MaxConnections = int(n)
 			return nil
 		}},
 	{Directive{"session_pgsql.prepared_statements", "on",
@@ -363,6 +376,7 @@ func Defaults() *Config {
 		LockScope:          "cluster",
 		LockLease:          15 * time.Second,
 		PreparedStatements: true,
+		MaxConnections:     32,
 		LockTimeout:        30 * time.Second,
 		Listen:             Listen{Network: "unix", Address: "/run/phpsessd/phpsessd.sock"},
 		MaxFrameSize:       4 << 20,

@@ -89,6 +89,7 @@ func TestAllDirectives(t *testing.T) {
 		LockScope:          "host",
 		LockLease:          60 * time.Second,
 		PreparedStatements: false,
+		MaxConnections:     8,
 		LockTimeout:        5 * time.Second,
 		Listen:             Listen{Network: "tcp", Address: "[::1]:9300"},
 		SocketGroup:        "www-data",

@@ -71,8 +71,7 @@ func (s *Store) Lock(ctx context.Context, id, token, name, addr string) (*Sessio
 		return nil, err
 	}
 	now := s.now().Unix()
-	sess, err := s.scan(id, s.pool.QueryRow(ctx, s.sql.lockRead, id, name, now, s.lifetime(), addr, token,
-		s.opts.Lease.Milliseconds()))
+	sess, err := s.lockRead(ctx, id, name, now, addr, token)
 	if err != nil || sess == nil {
 		if err == nil {
 			err = ErrLocked
@@ -92,6 +91,32 @@ func (s *Store) Lock(ctx context.Context, id, token, name, addr string) (*Sessio
 	}
 	return &Session{ID: id, Name: name, Created: now, Modified: now, Expire: now + s.lifetime(),
 		AddrCreated: addr, AddrModified: addr}, nil
+}
+
+// lockRead runs the lockRead statement in a transaction that commits without waiting
+// for the disk, all in one round trip.
+func (s *Store) lockRead(ctx context.Context, id, name string, now int64, addr, token string) (*Session, error) {
+	b := &pgx.Batch{}
+	for _, stmt := range s.sql.beginAsync {
+		b.Queue(stmt)
+	}
+	b.Queue(s.sql.lockRead, id, name, now, s.lifetime(), addr, token, s.opts.Lease.Milliseconds())
+	b.Queue(s.sql.commit)
+	br := s.pool.SendBatch(ctx, b)
+	defer br.Close()
+	for range s.sql.beginAsync {
+		if _, err := br.Exec(); err != nil {
+			return nil, s.wrap(err)
+		}
+	}
+	sess, err := s.scan(id, br.QueryRow())
+	if err != nil {
+		return nil, err
+	}
+	if _, err := br.Exec(); err != nil {
+		return nil, s.wrap(err)
+	}
+	return sess, s.wrap(br.Close())
 }
 
 // Release ends the lease token holds on the session, if it still does.

@@ -18,9 +18,13 @@ type statements struct {
 
 	// For lock_scope = cluster: a lease (owner token, expiry in milliseconds of the
 	// database's clock) in two extra columns of the row.
-	leaseSchema  string
-	addLease     string
-	lockRead     string
+	leaseSchema string
+	addLease    string
+	lockRead    string
+	// Taking a lease need not wait for the disk: a lease lost in a crash only means
+	// its holder's write fails with ErrLeaseLost. So lockRead runs between these.
+	beginAsync   []string
+	commit       string
 	resetExpired string
 	writeLocked  string
 	touchLocked  string
@@ -114,6 +118,8 @@ VALUES ($1, $2, '', $3::integer, $3::integer, $3::integer + $4::integer, $5, $5,
 ON CONFLICT (sess_id) DO UPDATE SET sess_lock = EXCLUDED.sess_lock, sess_lock_expire = EXCLUDED.sess_lock_expire
 WHERE s.sess_lock IS NULL OR s.sess_lock = EXCLUDED.sess_lock OR s.sess_lock_expire < ` + nowMS + `
 RETURNING ` + columns),
+		beginAsync: []string{`BEGIN`, `SET LOCAL synchronous_commit = off`},
+		commit:     `COMMIT`,
 		resetExpired: r.Replace(`UPDATE {table} SET sess_data = '', sess_created = $3::integer, sess_modified = $3::integer,
   sess_expire = $3::integer + $4::integer, sess_addr_created = $5, sess_addr_modified = $5, sess_counter = 0,
   sess_error = 0, sess_warning = 0, sess_notice = 0, sess_err_message = '', sess_custom = ''

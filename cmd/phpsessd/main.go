@@ -144,6 +144,7 @@ func openStore(cfg *iniconf.Config, log zerolog.Logger) (*pgsess.Store, error) {
 		Lease:              lease,
 		LeaseOwner:         leaseOwner(cfg),
 		PreparedStatements: cfg.PreparedStatements,
+		MaxConns:           int32(cfg.MaxConnections),
 		Logger:             log.With().Str("component", "store").Logger(),
 	})
 }
@@ -307,6 +308,7 @@ func (d *daemon) reload() {
 		"session_pgsql.synchronous_commit":  old.Synchronous != next.Synchronous,
 		"session_pgsql.password_file":       old.PasswordFile != next.PasswordFile,
 		"session_pgsql.metrics_listen":      old.MetricsListen != next.MetricsListen,
+		"session_pgsql.max_connections":     old.MaxConnections != next.MaxConnections,
 	}
 	var pending []string
 	for name, changed := range restart {

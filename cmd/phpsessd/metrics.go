@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/phpsessd/phpsessd/handler"
@@ -56,11 +57,15 @@ func (m *metrics) watch(srv *handler.Server, store *pgsess.Store) {
 	)
 }
 
-// serveMetrics serves /metrics and /healthz (200 when the database answers, else 503)
-// on addr until ctx ends.
+// serveMetrics serves /metrics, /healthz (200 when the database answers, else 503) and
+// Go's profiles under /debug/pprof/ on addr until ctx ends.
 func serveMetrics(ctx context.Context, addr string, m *metrics, store *pgsess.Store, log zerolog.Logger) error {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
+	// Profiles for finding where the daemon spends its time (go tool pprof).
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
