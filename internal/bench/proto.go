@@ -72,14 +72,26 @@ func dialProto(listen string) (*protoConn, error) {
 
 // call sends one request and reads its reply, which must be OK.
 func (p *protoConn) call(op handler.Op, fields ...[]byte) (handler.Reply, error) {
+	p.buf = p.buf[:0]
+	p.queue(op, fields...)
+	if _, err := p.c.Write(p.buf); err != nil {
+		return handler.Reply{}, err
+	}
+	return p.reply(op, p.id)
+}
+
+// queue appends a request to the send buffer, for sending several in one write.
+func (p *protoConn) queue(op handler.Op, fields ...[]byte) uint32 {
 	p.id++
 	if p.id == 0 {
 		p.id = 1
 	}
-	p.buf = handler.AppendRequest(p.buf[:0], handler.Request{Op: op, ID: p.id, Fields: fields})
-	if _, err := p.c.Write(p.buf); err != nil {
-		return handler.Reply{}, err
-	}
+	p.buf = handler.AppendRequest(p.buf, handler.Request{Op: op, ID: p.id, Fields: fields})
+	return p.id
+}
+
+// reply reads the reply to request id, which must be OK.
+func (p *protoConn) reply(op handler.Op, id uint32) (handler.Reply, error) {
 	payload, err := handler.ReadFrame(p.r, 1<<30)
 	if err != nil {
 		return handler.Reply{}, err
@@ -88,8 +100,8 @@ func (p *protoConn) call(op handler.Op, fields ...[]byte) (handler.Reply, error)
 	if err != nil {
 		return rep, err
 	}
-	if rep.ID != p.id {
-		return rep, fmt.Errorf("%s: reply id %d, expected %d", op, rep.ID, p.id)
+	if rep.ID != id {
+		return rep, fmt.Errorf("%s: reply id %d, expected %d", op, rep.ID, id)
 	}
 	if rep.Status != handler.StatusOK {
 		msg := ""
@@ -238,18 +250,22 @@ func Proto(ctx context.Context, cfg ProtoConfig) (*ProtoResult, error) {
 	return res, nil
 }
 
-// cycle is one PHP request's exchange: HELLO (open), READ, WRITE, CLOSE.
+// cycle is one PHP request's exchange as the PHP client makes it: HELLO and READ in
+// one write, then WRITE, which ends the lock (no CLOSE).
 func (p *protoConn) cycle(secret string, id, data, zero, empty []byte) error {
-	if err := p.hello(secret); err != nil {
+	p.buf = p.buf[:0]
+	hello := p.queue(handler.OpHello, []byte("1"), []byte(secret), []byte("PHPSESSID"), []byte("127.0.0.1"))
+	read := p.queue(handler.OpRead, id)
+	if _, err := p.c.Write(p.buf); err != nil {
 		return err
 	}
-	if _, err := p.call(handler.OpRead, id); err != nil {
+	if _, err := p.reply(handler.OpHello, hello); err != nil {
 		return err
 	}
-	if _, err := p.call(handler.OpWrite, id, data, empty, zero, zero, zero, empty); err != nil {
+	if _, err := p.reply(handler.OpRead, read); err != nil {
 		return err
 	}
-	_, err := p.call(handler.OpClose)
+	_, err := p.call(handler.OpWrite, id, data, empty, zero, zero, zero, empty)
 	return err
 }
 

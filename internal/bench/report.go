@@ -230,7 +230,7 @@ func FormatSuite(w io.Writer, s *Suite) {
 		if c.Sequential {
 			pick = "round-robin"
 		}
-		fmt.Fprintf(w, "\nprotocol  phpsessd, %d clients, %d sessions (%s), %d-byte data, HELLO+READ+WRITE+CLOSE: %.1f pairs/s (p50 %.2f ms, p99 %.2f ms), %d errors%s\n",
+		fmt.Fprintf(w, "\nprotocol  phpsessd, %d clients, %d sessions (%s), %d-byte data, HELLO+READ (pipelined), WRITE: %.1f pairs/s (p50 %.2f ms, p99 %.2f ms), %d errors%s\n",
 			c.Clients, c.Sessions, pick, c.DataSize, p.PairsPerS, p.Latency.P50, p.Latency.P99, p.Errors, formatKinds(p.ErrorKinds))
 		for _, e := range p.Samples {
 			fmt.Fprintf(w, "      %s\n", oneLine(e))

@@ -46,6 +46,7 @@ type options struct {
 	handlers       []string
 	modes          []string
 	protocol       bool
+	pgTCP          bool
 	rssConns       int
 	phpsessdINI    string
 }
@@ -65,6 +66,7 @@ func main() {
 	flag.StringVar(&handlers, "handlers", "files,symfony,phpsessd", "session handlers to measure")
 	flag.StringVar(&modes, "modes", "distinct,shared", "modes to run")
 	flag.BoolVar(&o.protocol, "protocol", true, "run the protocol-level benchmark and pgbench")
+	flag.BoolVar(&o.pgTCP, "pg-tcp", false, "connect everything to PostgreSQL over loopback TCP instead of its Unix socket")
 	flag.IntVar(&o.rssConns, "rss-conns", 1000, "idle connections for the daemon's memory figure (0: skip)")
 	flag.StringVar(&o.phpsessdINI, "phpsessd-ini", "", "extra [session_pgsql] directives for the phpsessd pool and daemon, separated by ';' (e.g. \"session_pgsql.synchronous_commit = off\")")
 	flag.Parse()
@@ -124,7 +126,7 @@ func run(o options) (err error) {
 	}
 
 	logf("starting PostgreSQL (fsync=on, synchronous_commit=on)")
-	pg, err := startDurablePG(tmp)
+	pg, err := startDurablePG(tmp, o.pgTCP)
 	if err != nil {
 		return err
 	}

@@ -27,7 +27,7 @@ type durablePG struct {
 
 // startDurablePG initialises a cluster in a new directory under parent and starts it
 // on a free loopback port, as the postgres user when running as root.
-func startDurablePG(parent string) (*durablePG, error) {
+func startDurablePG(parent string, tcp bool) (*durablePG, error) {
 	if _, err := os.Stat(filepath.Join(testenv.PGBin, "postgres")); err != nil {
 		return nil, fmt.Errorf("PostgreSQL 15 server binaries not found in %s (apt-get install postgresql-15)", testenv.PGBin)
 	}
@@ -73,7 +73,13 @@ func startDurablePG(parent string) (*durablePG, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	pg := &durablePG{PG: &testenv.PG{Host: "127.0.0.1", Port: port}, dir: dir, cmd: cmd, exited: make(chan struct{})}
+	// Every client (phpsessd, Symfony's PDO, pgbench) reaches it the same way: by
+	// default its Unix socket, as a database on the web host would be.
+	host := dir
+	if tcp {
+		host = "127.0.0.1"
+	}
+	pg := &durablePG{PG: &testenv.PG{Host: host, Port: port}, dir: dir, cmd: cmd, exited: make(chan struct{})}
 	go func() { cmd.Wait(); close(pg.exited) }()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
