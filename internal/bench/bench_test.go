@@ -348,7 +348,7 @@ func TestProtoCountsCycles(t *testing.T) {
 	if res.Errors != 0 || res.Config.DataSize != 1024 {
 		t.Fatalf("errors %d %v", res.Errors, res.Samples)
 	}
-	if d.ops[handler.OpRead] != d.ops[handler.OpWrite] || d.ops[handler.OpClose] != d.ops[handler.OpRead] ||
+	if d.ops[handler.OpRead] != d.ops[handler.OpWrite] || d.ops[handler.OpHello] != d.ops[handler.OpRead] || d.ops[handler.OpClose] != 0 ||
 		int64(d.ops[handler.OpRead]) < res.Pairs || d.ops[handler.OpRead] < 3 {
 		t.Fatalf("ops %v for %d measured pairs", d.ops, res.Pairs)
 	}
