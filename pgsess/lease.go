@@ -93,30 +93,15 @@ func (s *Store) Lock(ctx context.Context, id, token, name, addr string) (*Sessio
 		AddrCreated: addr, AddrModified: addr}, nil
 }
 
-// lockRead runs the lockRead statement in a transaction that commits without waiting
-// for the disk, all in one round trip.
+// lockRead runs the lockRead statement through the lease batcher, whose transactions
+// commit without waiting for the disk.
 func (s *Store) lockRead(ctx context.Context, id, name string, now int64, addr, token string) (*Session, error) {
-	b := &pgx.Batch{}
-	for _, stmt := range s.sql.beginAsync {
-		b.Queue(stmt)
-	}
-	b.Queue(s.sql.lockRead, id, name, now, s.lifetime(), addr, token, s.opts.Lease.Milliseconds())
-	b.Queue(s.sql.commit)
-	br := s.pool.SendBatch(ctx, b)
-	defer br.Close()
-	for range s.sql.beginAsync {
-		if _, err := br.Exec(); err != nil {
-			return nil, s.wrap(err)
-		}
-	}
-	sess, err := s.scan(id, br.QueryRow())
-	if err != nil {
-		return nil, err
-	}
-	if _, err := br.Exec(); err != nil {
-		return nil, s.wrap(err)
-	}
-	return sess, s.wrap(br.Close())
+	var sess *Session
+	err := s.leases.do(ctx, s.sql.lockRead, func(br pgx.BatchResults) (err error) {
+		sess, err = s.scan(id, br.QueryRow())
+		return err
+	}, id, name, now, s.lifetime(), addr, token, s.opts.Lease.Milliseconds())
+	return sess, err
 }
 
 // Release ends the lease token holds on the session, if it still does.

@@ -1,0 +1,141 @@
+package pgsess
+
+import (
+	"context"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// A batcher sends the statements of concurrent requests together: while one batch is
+// in flight, the next requests queue, and go out as one pgx.Batch in one round trip
+// and one transaction (one commit, one disk flush). An idle store sends each statement
+// at once, so batching adds no latency; under load it saves the round trips, the
+// wakeups of PostgreSQL backends and the commits of all but one statement per batch.
+//
+// One statement's error aborts its whole batch's transaction, so after an error every
+// statement of the batch is run again on its own, and only its own error is reported.
+type batcher struct {
+	pool          pgxPool
+	before, after []string // statements around each batch (BEGIN … COMMIT), if any
+	jobs          chan *job
+	max           int
+	stop          chan struct{}
+}
+
+// pgxPool is the part of *pgxpool.Pool a batcher uses.
+type pgxPool interface {
+	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
+}
+
+// job is one statement and how its result is read.
+type job struct {
+	sql  string
+	args []any
+	// read reads the statement's result: a row (QueryRow) or a command tag (Exec).
+	read func(pgx.BatchResults) error
+	done chan error
+}
+
+// batchTimeout bounds a batch, whose statements belong to many requests.
+const batchTimeout = 30 * time.Second
+
+// newBatcher starts workers goroutines that each send batches of up to max statements,
+// between the before and after statements, until stop is closed.
+func newBatcher(pool pgxPool, workers, max int, before, after []string, stop chan struct{}) *batcher {
+	b := &batcher{pool: pool, before: before, after: after, jobs: make(chan *job, 4*max), max: max, stop: stop}
+	for range workers {
+		go b.work()
+	}
+	return b
+}
+
+// do runs one statement through the batcher and waits for its result.
+func (b *batcher) do(ctx context.Context, sql string, read func(pgx.BatchResults) error, args ...any) error {
+	j := &job{sql: sql, args: args, read: read, done: make(chan error, 1)}
+	select {
+	case b.jobs <- j:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-b.stop:
+		return pgx.ErrTxClosed
+	}
+	// The statement may run in another request's batch: it is not abandoned when ctx
+	// ends, only waited for no longer.
+	select {
+	case err := <-j.done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (b *batcher) work() {
+	for {
+		var first *job
+		select {
+		case first = <-b.jobs:
+		case <-b.stop:
+			return
+		}
+		jobs := []*job{first}
+	more:
+		for len(jobs) < b.max {
+			select {
+			case j := <-b.jobs:
+				jobs = append(jobs, j)
+			default:
+				break more
+			}
+		}
+		b.send(jobs)
+	}
+}
+
+// send runs jobs as one batch, or one by one after an error.
+func (b *batcher) send(jobs []*job) {
+	ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
+	defer cancel()
+	if err := b.sendBatch(ctx, jobs); err == nil || len(jobs) == 1 {
+		for _, j := range jobs {
+			j.done <- err
+		}
+		return
+	}
+	for _, j := range jobs {
+		j.done <- b.sendBatch(ctx, []*job{j})
+	}
+}
+
+// sendBatch sends jobs in one batch and reads every result; it returns the first error,
+// after which the batch's transaction is rolled back.
+func (b *batcher) sendBatch(ctx context.Context, jobs []*job) error {
+	batch := &pgx.Batch{}
+	for _, stmt := range b.before {
+		batch.Queue(stmt)
+	}
+	for _, j := range jobs {
+		batch.Queue(j.sql, j.args...)
+	}
+	for _, stmt := range b.after {
+		batch.Queue(stmt)
+	}
+	br := b.pool.SendBatch(ctx, batch)
+	defer br.Close()
+	for range b.before {
+		if _, err := br.Exec(); err != nil {
+			return err
+		}
+	}
+	for _, j := range jobs {
+		if err := j.read(br); err != nil {
+			return err
+		}
+	}
+	for range b.after {
+		if _, err := br.Exec(); err != nil {
+			return err
+		}
+	}
+	return br.Close()
+}
