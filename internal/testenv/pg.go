@@ -57,9 +57,10 @@ type PG struct {
 	Host string
 	Port int
 	// Dir is the data directory of a cluster this package started, else "".
-	Dir    string
-	cmd    *exec.Cmd
-	exited chan struct{}
+	Dir      string
+	settings []string
+	cmd      *exec.Cmd
+	exited   chan struct{}
 }
 
 // AdminDSN is a superuser connection string for database db.
@@ -99,9 +100,13 @@ func SharedPG(tb testing.TB) *PG {
 }
 
 // StartPG initialises and starts a new cluster in a new temporary directory, on a free
-// loopback port. As root, the cluster runs as the postgres user, since PostgreSQL
-// refuses to run as root. Stop stops it and removes the directory.
-func StartPG() (*PG, error) {
+// loopback port and a Unix socket in Dir. As root, the cluster runs as the postgres
+// user, since PostgreSQL refuses to run as root. Stop stops it and removes the
+// directory.
+//
+// Tests run it with fsync off; settings ("fsync=on", …) are passed as -c options after
+// the defaults and override them.
+func StartPG(settings ...string) (*PG, error) {
 	if _, err := os.Stat(filepath.Join(PGBin, "postgres")); err != nil {
 		return nil, fmt.Errorf("PostgreSQL 15 server binaries not found in %s (apt-get install postgresql-15)", PGBin)
 	}
@@ -130,7 +135,7 @@ func StartPG() (*PG, error) {
 	if err != nil {
 		return nil, err
 	}
-	pg := &PG{Host: "127.0.0.1", Port: port, Dir: dir}
+	pg := &PG{Host: "127.0.0.1", Port: port, Dir: dir, settings: settings}
 	if err := pg.start(); err != nil {
 		os.RemoveAll(dir)
 		return nil, err
@@ -149,9 +154,13 @@ func (pg *PG) start() error {
 		return err
 	}
 	defer logf.Close()
-	cmd := exec.Command(filepath.Join(PGBin, "postgres"), "-D", filepath.Join(pg.Dir, "data"),
+	args := []string{"-D", filepath.Join(pg.Dir, "data"),
 		"-p", strconv.Itoa(pg.Port), "-k", pg.Dir, "-c", "listen_addresses=127.0.0.1",
-		"-c", "fsync=off", "-c", "max_connections=300", "-c", "shared_buffers=64MB")
+		"-c", "fsync=off", "-c", "max_connections=300", "-c", "shared_buffers=64MB"}
+	for _, s := range pg.settings {
+		args = append(args, "-c", s)
+	}
+	cmd := exec.Command(filepath.Join(PGBin, "postgres"), args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGKILL, Setpgid: true}
 	if err := cmd.Start(); err != nil {

@@ -126,7 +126,7 @@ func run(o options) (err error) {
 	}
 
 	logf("starting PostgreSQL (fsync=on, synchronous_commit=on)")
-	pg, err := startDurablePG(tmp, o.pgTCP)
+	pg, err := startDurablePG(o.pgTCP)
 	if err != nil {
 		return err
 	}
@@ -137,7 +137,7 @@ func run(o options) (err error) {
 		}
 	}
 	suite := &bench.Suite{Started: started, Machine: machine(), Pools: map[string]json.RawMessage{}}
-	suite.Postgres, err = pg.Settings("server_version", "fsync", "synchronous_commit", "full_page_writes",
+	suite.Postgres, err = pgSettings(pg, "server_version", "fsync", "synchronous_commit", "full_page_writes",
 		"wal_sync_method", "shared_buffers", "max_connections", "checkpoint_timeout", "max_wal_size")
 	if err != nil {
 		return err
@@ -303,7 +303,7 @@ func run(o options) (err error) {
 	return nil
 }
 
-func runPgbench(ctx context.Context, pg *durablePG, tmp string, o options, data string) (*bench.Pgbench, error) {
+func runPgbench(ctx context.Context, pg *testenv.PG, tmp string, o options, data string) (*bench.Pgbench, error) {
 	scriptPath := filepath.Join(tmp, "pgbench.sql")
 	if err := os.WriteFile(scriptPath, []byte(pgsess.PgbenchScript("php_session", o.sessions, data, 1440)), 0o644); err != nil {
 		return nil, err
