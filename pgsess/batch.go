@@ -2,6 +2,8 @@ package pgsess
 
 import (
 	"context"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -70,6 +72,15 @@ func (b *batcher) do(ctx context.Context, sql string, read func(pgx.BatchResults
 	}
 }
 
+func firstArg(j *job) string {
+	if len(j.args) > 0 {
+		if s, ok := j.args[0].(string); ok {
+			return s
+		}
+	}
+	return ""
+}
+
 func (b *batcher) work() {
 	for {
 		var first *job
@@ -108,8 +119,11 @@ func (b *batcher) send(jobs []*job) {
 }
 
 // sendBatch sends jobs in one batch and reads every result; it returns the first error,
-// after which the batch's transaction is rolled back.
+// after which the batch's transaction is rolled back. Jobs go in the order of their
+// first argument (the session id), so that batches of several daemons touching the
+// same sessions lock their rows in the same order and cannot deadlock.
 func (b *batcher) sendBatch(ctx context.Context, jobs []*job) error {
+	slices.SortFunc(jobs, func(x, y *job) int { return strings.Compare(firstArg(x), firstArg(y)) })
 	batch := &pgx.Batch{}
 	for _, stmt := range b.before {
 		batch.Queue(stmt)

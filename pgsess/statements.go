@@ -92,10 +92,14 @@ WHERE NOT EXISTS (SELECT FROM updated)`),
 		touch: r.Replace(`UPDATE {table} SET sess_modified = $2, sess_expire = $3, sess_addr_modified = $4,
   sess_counter = coalesce(sess_counter, 0) + 1
 WHERE sess_id = $1`),
-		delete:   r.Replace(`DELETE FROM {table} WHERE sess_id = $1`),
-		exists:   r.Replace(`SELECT EXISTS (SELECT FROM {table} WHERE sess_id = $1 AND (sess_expire IS NULL OR sess_expire >= $2))`),
-		gcDelete: r.Replace(`DELETE FROM {table} WHERE sess_expire < $1` + gcSpare),
-		gcKeep:   r.Replace(`UPDATE {table} SET sess_data = '' WHERE sess_expire < $1 AND sess_data <> ''` + gcSpare),
+		delete: r.Replace(`DELETE FROM {table} WHERE sess_id = $1`),
+		exists: r.Replace(`SELECT EXISTS (SELECT FROM {table} WHERE sess_id = $1 AND (sess_expire IS NULL OR sess_expire >= $2))`),
+		// Garbage collection skips rows that requests hold at the moment instead of
+		// waiting for them (and possibly deadlocking with a batch); the next round gets them.
+		gcDelete: r.Replace(`DELETE FROM {table} WHERE sess_id IN (SELECT sess_id FROM {table}
+  WHERE sess_expire < $1` + gcSpare + ` FOR UPDATE SKIP LOCKED)`),
+		gcKeep: r.Replace(`UPDATE {table} SET sess_data = '' WHERE sess_id IN (SELECT sess_id FROM {table}
+  WHERE sess_expire < $1 AND sess_data <> ''` + gcSpare + ` FOR UPDATE SKIP LOCKED)`),
 		// One collector at a time across daemons; the lock ends with the transaction, so
 		// it works behind PgBouncer in transaction mode.
 		gcElect: `SELECT pg_try_advisory_xact_lock(hashtext('phpsessd gc ' || $1))`,
@@ -136,7 +140,10 @@ WHERE sess_id = $1 AND sess_lock = $5`),
 		release: r.Replace(`UPDATE {table} SET sess_lock = NULL, sess_lock_expire = NULL WHERE sess_id = $1 AND sess_lock = $2`),
 		releaseStale: r.Replace(`UPDATE {table} SET sess_lock = NULL, sess_lock_expire = NULL
 WHERE sess_lock LIKE $1 AND sess_lock NOT LIKE $2`),
+		// Rows a write holds are skipped, not waited for: their lease ends with the write,
+		// and waiting could deadlock with a batch.
 		renew: r.Replace(`UPDATE {table} SET sess_lock_expire = ` + nowMS + ` + $3::bigint
-WHERE sess_id = ANY($1) AND sess_lock = ANY($2)`),
+WHERE sess_id IN (SELECT sess_id FROM {table} WHERE sess_id = ANY($1) AND sess_lock = ANY($2)
+  FOR UPDATE SKIP LOCKED)`),
 	}
 }
