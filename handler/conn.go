@@ -30,8 +30,6 @@ type conn struct {
 
 	session // per PHP request
 	authed  bool
-
-	stopWatch func() // ends the watch of a lock wait, if one runs
 }
 
 // session is what a connection remembers between the frames of one PHP request.

@@ -204,20 +204,19 @@ func (c *conn) lockAndRead(ctx context.Context, id string) (*pgsess.Session, err
 	// Waiting ends at the lock timeout, or when the client sends or goes away.
 	deadline := time.Now().Add(c.srv.config().LockTimeout)
 	var watching context.Context
+	var stopWatching func()
 	wait := func() context.Context {
 		if watching == nil {
-			var stop func()
-			watching, stop = c.watch(ctx)
+			w, stop := c.watch(ctx)
 			var cancel context.CancelFunc
-			watching, cancel = context.WithDeadline(watching, deadline)
-			c.stopWatch = func() { cancel(); stop() }
+			watching, cancel = context.WithDeadline(w, deadline)
+			stopWatching = func() { cancel(); stop() }
 		}
 		return watching
 	}
 	defer func() {
-		if c.stopWatch != nil {
-			c.stopWatch()
-			c.stopWatch = nil
+		if stopWatching != nil {
+			stopWatching()
 		}
 	}()
 	timedOut := func(err error) error {
