@@ -307,3 +307,49 @@ func TestMetricsAndHealthz(t *testing.T) {
 		}
 	}
 }
+
+func TestPasswordFromPasswordFileOrPGPASSWORDAuthenticates(t *testing.T) {
+	testenv.RequirePHP(t)
+	pg, err := testenv.StartPG()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pg.Stop)
+	// This cluster checks passwords (SCRAM) for every role but postgres.
+	hba := "local all all trust\nhost all postgres 127.0.0.1/32 trust\nhost all all 127.0.0.1/32 scram-sha-256\n"
+	if err := os.WriteFile(filepath.Join(pg.Dir, "data", "pg_hba.conf"), []byte(hba), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pg.Exec(t, "postgres", "SELECT pg_reload_conf()")
+	pg.Exec(t, "postgres", "CREATE ROLE web LOGIN PASSWORD 'hunter2'")
+	pg.Exec(t, "postgres", "CREATE DATABASE sess OWNER web")
+	dsn := fmt.Sprintf("host=127.0.0.1 port=%d dbname=sess user=web sslmode=disable", pg.Port)
+	fpm := testenv.SharedFPM(t)
+
+	serve := func(t *testing.T, extraINI string) *site {
+		dir := testenv.ShortTempDir(t)
+		os.WriteFile(filepath.Join(dir, "pw"), []byte("hunter2\n"), 0o600)
+		os.WriteFile(filepath.Join(dir, "wrong"), []byte("letmein\n"), 0o600)
+		d := testenv.StartDaemon(t, dir, testenv.DaemonINI(dir, dsn)+strings.ReplaceAll(extraINI, "DIR", dir))
+		eventually(t, "the daemon to try the database", func() bool { return containsReady(d.Log()) })
+		if strings.Contains(d.Log(), "hunter2") {
+			t.Fatalf("the password is in the log:\n%s", d.Log())
+		}
+		return &site{t: t, daemon: d, web: fpm.Web(t, map[string]string{"PHPSESSD_LISTEN": d.Listen})}
+	}
+	t.Run("password_file", func(t *testing.T) {
+		s := serve(t, "session_pgsql.password_file = DIR/pw\n")
+		s.mustGet(s.web.Browser(), "do=count")
+	})
+	t.Run("PGPASSWORD", func(t *testing.T) {
+		t.Setenv("PGPASSWORD", "hunter2")
+		s := serve(t, "")
+		s.mustGet(s.web.Browser(), "do=count")
+	})
+	t.Run("wrong password", func(t *testing.T) {
+		s := serve(t, "session_pgsql.password_file = DIR/wrong\n")
+		if p := s.get(s.web.Browser(), "do=count"); p.ok() || !strings.Contains(p.warnings(), "password authentication failed") {
+			t.Fatalf("ok=%v warnings=%q", p["ok"], p.warnings())
+		}
+	})
+}
