@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/phpsessd/phpsessd/internal/testenv"
+	"github.com/phpsessd/phpsessd/pgsess/pgsesstest"
 )
 
 // sharedLoad sends 16 concurrent clients, spread over the sites (one per daemon), to 4
@@ -75,7 +76,7 @@ func TestTwoDaemonsThroughPgBouncerInTransactionModeLoseNoUpdate(t *testing.T) {
 	dir := testenv.ShortTempDir(t)
 	d := testenv.StartDaemon(t, dir, testenv.DaemonINI(dir, bouncer.DSN(dsn))+ini)
 	eventually(t, "the daemon to reach the database", func() bool { return containsReady(d.Log()) })
-	a := &site{t: t, pg: pg, dsn: dsn, daemon: d, db: testenv.Conn(t, dsn),
+	a := &site{t: t, pg: pg, dsn: dsn, daemon: d, db: pgsesstest.Conn(t, dsn),
 		web: testenv.SharedFPM(t).Web(t, map[string]string{"PHPSESSD_LISTEN": d.Listen})}
 	b := a.secondSite(bouncer.DSN(dsn), ini)
 	sharedLoad(t, []*site{a, b})

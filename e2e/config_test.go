@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/phpsessd/phpsessd/internal/testenv"
+	"github.com/phpsessd/phpsessd/pgsess/pgsesstest"
 )
 
 // expire makes a session's row expired a while ago.
@@ -122,7 +123,7 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON php_session TO %[1]s`, role, db))
 	limited := strings.Replace(dsn, "user=postgres", "user="+role, 1)
 	dir := testenv.ShortTempDir(t)
 	d := testenv.StartDaemon(t, dir, testenv.DaemonINI(dir, limited)+"session_pgsql.create_table = off\nsession_pgsql.gc_interval = -1\n")
-	s := &site{t: t, pg: pg, dsn: dsn, daemon: d, db: testenv.Conn(t, dsn),
+	s := &site{t: t, pg: pg, dsn: dsn, daemon: d, db: pgsesstest.Conn(t, dsn),
 		web: fpm.Web(t, map[string]string{"PHPSESSD_LISTEN": d.Listen})}
 	b := s.web.Browser()
 	s.mustGet(b, "do=count")

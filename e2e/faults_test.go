@@ -12,6 +12,7 @@ import (
 
 	"github.com/phpsessd/phpsessd/handler"
 	"github.com/phpsessd/phpsessd/internal/testenv"
+	"github.com/phpsessd/phpsessd/pgsess/pgsesstest"
 )
 
 // load runs one client per session, each incrementing its own counter in a loop, and
@@ -128,7 +129,7 @@ func TestPostgresRestartUnderLoadLosesNoAcknowledgedWrite(t *testing.T) {
 	up := time.Now()
 	took := l.recovery(up)
 	time.Sleep(500 * time.Millisecond)
-	s.db = testenv.Conn(t, dsn)
+	s.db = pgsesstest.Conn(t, dsn)
 	lost := l.finish()
 	t.Logf("PostgreSQL restart: %d requests, %d failed, acknowledged writes lost: %d, restart took %s, first success %s after it was up",
 		l.requests.Load(), l.failed.Load(), lost, up.Sub(began).Round(time.Millisecond), took.Round(time.Millisecond))

@@ -13,6 +13,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/phpsessd/phpsessd/internal/testenv"
+	"github.com/phpsessd/phpsessd/pgsess/pgsesstest"
 )
 
 func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
@@ -37,7 +38,7 @@ func newSite(t *testing.T, ini string) *site {
 	d := testenv.StartDaemon(t, dir, testenv.DaemonINI(dir, dsn)+ini)
 	// Tests write rows directly: wait until the daemon has made the table.
 	eventually(t, "the daemon to reach the database", func() bool { return containsReady(d.Log()) })
-	return &site{t: t, pg: pg, dsn: dsn, daemon: d, db: testenv.Conn(t, dsn),
+	return &site{t: t, pg: pg, dsn: dsn, daemon: d, db: pgsesstest.Conn(t, dsn),
 		web: fpm.Web(t, map[string]string{"PHPSESSD_LISTEN": d.Listen})}
 }
 

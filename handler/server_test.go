@@ -19,6 +19,7 @@ import (
 	"github.com/phpsessd/phpsessd/handler"
 	"github.com/phpsessd/phpsessd/internal/testenv"
 	"github.com/phpsessd/phpsessd/pgsess"
+	"github.com/phpsessd/phpsessd/pgsess/pgsesstest"
 	"github.com/rs/zerolog"
 )
 
@@ -178,7 +179,7 @@ func write(c *client, id, data string) {
 func rowData(t *testing.T, dsn, id string) (string, bool) {
 	t.Helper()
 	var data string
-	err := testenv.Conn(t, dsn).QueryRow(context.Background(),
+	err := pgsesstest.Conn(t, dsn).QueryRow(context.Background(),
 		"SELECT sess_data FROM php_session WHERE sess_id = $1", id).Scan(&data)
 	if err != nil {
 		return "", false
@@ -397,7 +398,7 @@ func TestShortCircuitSkipsUnchangedWrites(t *testing.T) {
 	c.ok(handler.OpRead, sid)
 	write(c, sid, "a|i:1;")
 	c.ok(handler.OpClose)
-	conn := testenv.Conn(t, e.dsn)
+	conn := pgsesstest.Conn(t, e.dsn)
 	counter := func() (n int) {
 		conn.QueryRow(context.Background(), "SELECT sess_counter FROM php_session WHERE sess_id = $1", sid).Scan(&n)
 		return n

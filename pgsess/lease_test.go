@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/phpsessd/phpsessd/internal/testenv"
+	"github.com/phpsessd/phpsessd/pgsess/pgsesstest"
 )
 
 // twoDaemons opens two stores with leases on one fresh database.
@@ -70,7 +71,7 @@ func TestWriteUnderALostLeaseWritesNothing(t *testing.T) {
 	ctx := context.Background()
 	a.Lock(ctx, "s", "a1", "", "")
 	// The lease expires (as if a's daemon had stalled) and b takes it.
-	testenv.Conn(t, dsn).Exec(ctx, "UPDATE php_session SET sess_lock_expire = 0")
+	pgsesstest.Conn(t, dsn).Exec(ctx, "UPDATE php_session SET sess_lock_expire = 0")
 	if _, err := b.Lock(ctx, "s", "b1", "", ""); err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +90,7 @@ func TestGCSparesLockedRows(t *testing.T) {
 	a, _, dsn := twoDaemons(t, 15*time.Second)
 	ctx := context.Background()
 	a.Lock(ctx, "locked", "a1", "", "")
-	testenv.Conn(t, dsn).Exec(ctx, "INSERT INTO php_session (sess_id, sess_expire) VALUES ('free', 1); UPDATE php_session SET sess_expire = 1")
+	pgsesstest.Conn(t, dsn).Exec(ctx, "INSERT INTO php_session (sess_id, sess_expire) VALUES ('free', 1); UPDATE php_session SET sess_expire = 1")
 	if n, err := a.GC(ctx); n != 1 || err != nil {
 		t.Fatalf("GC removed %d rows (%v): expected only the unlocked one", n, err)
 	}
@@ -146,7 +147,7 @@ func TestOnlyOneDaemonCollectsGarbageAtATime(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Another daemon is in the middle of its round: it holds the collector lock.
-	other := testenv.Conn(t, dsn)
+	other := pgsesstest.Conn(t, dsn)
 	tx, err := other.Begin(ctx)
 	if err != nil {
 		t.Fatal(err)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/phpsessd/phpsessd/internal/testenv"
+	"github.com/phpsessd/phpsessd/pgsess/pgsesstest"
 	"github.com/rs/zerolog"
 )
 
@@ -69,7 +70,7 @@ func TestTableWithoutPrimaryKeyInAnotherSchemaWorks(t *testing.T) {
 		}
 	}
 	var n, counter int
-	testenv.Conn(t, dsn).QueryRow(ctx, `SELECT count(*), max(sess_counter) FROM web."Sessions"`).Scan(&n, &counter)
+	pgsesstest.Conn(t, dsn).QueryRow(ctx, `SELECT count(*), max(sess_counter) FROM web."Sessions"`).Scan(&n, &counter)
 	if n != 1 || counter != 3 {
 		t.Fatalf("%d rows, counter %d: expected one row written three times", n, counter)
 	}
@@ -141,7 +142,7 @@ func TestPgbenchScriptRunsTheStoresStatements(t *testing.T) {
 		t.Fatal(err)
 	}
 	script := PgbenchScript("php_session", 4, `n|s:3:"it's";`, 1440)
-	conn := testenv.Conn(t, dsn)
+	conn := pgsesstest.Conn(t, dsn)
 	for _, stmt := range strings.Split(strings.TrimSpace(script), "\n")[1:] {
 		if _, err := conn.Exec(context.Background(), strings.NewReplacer(":n", "1", ":client_id", "7").Replace(strings.TrimSuffix(stmt, ";"))); err != nil {
 			t.Fatalf("%s: %v", stmt, err)

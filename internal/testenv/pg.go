@@ -8,9 +8,9 @@
 package testenv
 
 import (
-	"context"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"os/exec"
 	"os/user"
@@ -22,8 +22,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 )
 
 // PGBin is where Debian installs PostgreSQL 15's server binaries.
@@ -79,13 +77,14 @@ var (
 func SharedPG(tb testing.TB) *PG {
 	tb.Helper()
 	sharedPGOnce.Do(func() {
-		if url := os.Getenv("PHPSESSD_TEST_PGURL"); url != "" {
-			cfg, err := pgx.ParseConfig(url)
-			if err != nil {
-				sharedPGErr = fmt.Errorf("PHPSESSD_TEST_PGURL: %w", err)
+		if raw := os.Getenv("PHPSESSD_TEST_PGURL"); raw != "" {
+			u, err := url.Parse(raw)
+			port, perr := strconv.Atoi(u.Port())
+			if err != nil || perr != nil {
+				sharedPGErr = fmt.Errorf("PHPSESSD_TEST_PGURL %q: want postgres://postgres@host:port/postgres", raw)
 				return
 			}
-			sharedPG = &PG{Host: cfg.Host, Port: int(cfg.Port)}
+			sharedPG = &PG{Host: u.Hostname(), Port: port}
 			return
 		}
 		sharedPG, sharedPGErr = StartPG()
@@ -170,9 +169,8 @@ func (pg *PG) start() error {
 	go func() { cmd.Wait(); close(pg.exited) }()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		conn, err := pgx.Connect(context.Background(), pg.AdminDSN("postgres"))
+		_, err := pg.Query("postgres", "SELECT 1")
 		if err == nil {
-			conn.Close(context.Background())
 			return nil
 		}
 		if time.Now().After(deadline) {
@@ -216,51 +214,33 @@ func (pg *PG) NewDatabase(tb testing.TB) string {
 	tb.Helper()
 	name := fmt.Sprintf("t%d_%d", os.Getpid(), dbSeq.Add(1))
 	pg.Exec(tb, "postgres", "CREATE DATABASE "+name)
-	tb.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		conn, err := pgx.Connect(ctx, pg.AdminDSN("postgres"))
-		if err != nil {
-			return
-		}
-		defer conn.Close(ctx)
-		conn.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
-	})
+	tb.Cleanup(func() { pg.ExecSQL("postgres", "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)") })
 	return pg.AdminDSN(name)
 }
 
 // Exec runs SQL statements as superuser in database db, failing the test on error.
-func (pg *PG) Exec(tb testing.TB, db, sql string, args ...any) {
+func (pg *PG) Exec(tb testing.TB, db, sql string) {
 	tb.Helper()
-	if err := pg.ExecSQL(db, sql, args...); err != nil {
+	if err := pg.ExecSQL(db, sql); err != nil {
 		tb.Fatal(err)
 	}
 }
 
-// ExecSQL runs SQL statements as superuser in database db.
-func (pg *PG) ExecSQL(db, sql string, args ...any) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, pg.AdminDSN(db))
-	if err != nil {
-		return fmt.Errorf("connect %s: %w", db, err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, sql, args...); err != nil {
-		return fmt.Errorf("%s: %w", firstLine(sql), err)
-	}
-	return nil
+// ExecSQL runs SQL statements as superuser in database db, with psql (test set-up
+// stays out of the daemon's own SQL, which lives in pgsess).
+func (pg *PG) ExecSQL(db, sql string) error {
+	_, err := pg.Query(db, sql)
+	return err
 }
 
-// Conn opens a connection to dsn, closed when the test ends.
-func Conn(tb testing.TB, dsn string) *pgx.Conn {
-	tb.Helper()
-	conn, err := pgx.Connect(context.Background(), dsn)
+// Query runs SQL as superuser in database db and returns psql's unaligned output.
+func (pg *PG) Query(db, sql string) (string, error) {
+	cmd := exec.Command("psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", pg.AdminDSN(db), "-c", sql)
+	out, err := cmd.CombinedOutput()
 	if err != nil {
-		tb.Fatalf("connect: %v", err)
+		return "", fmt.Errorf("%s: %v: %s", firstLine(sql), err, strings.TrimSpace(string(out)))
 	}
-	tb.Cleanup(func() { conn.Close(context.Background()) })
-	return conn
+	return strings.TrimSpace(string(out)), nil
 }
 
 // DBName returns the dbname of a keyword=value connection string.

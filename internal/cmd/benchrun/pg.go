@@ -1,11 +1,8 @@
 package main
 
 import (
-	"context"
 	"fmt"
-	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/phpsessd/phpsessd/internal/testenv"
 )
 
@@ -26,18 +23,11 @@ func startDurablePG(tcp bool) (*testenv.PG, error) {
 
 // pgSettings returns the values of the named settings.
 func pgSettings(pg *testenv.PG, names ...string) (map[string]string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, pg.AdminDSN("postgres"))
-	if err != nil {
-		return nil, err
-	}
-	defer conn.Close(ctx)
 	out := map[string]string{}
 	for _, n := range names {
-		var v string
-		if err := conn.QueryRow(ctx, "SELECT current_setting($1)", n).Scan(&v); err != nil {
-			return nil, fmt.Errorf("%s: %w", n, err)
+		v, err := pg.Query("postgres", fmt.Sprintf("SELECT current_setting('%s')", n))
+		if err != nil {
+			return nil, err
 		}
 		out[n] = v
 	}
