@@ -14,6 +14,9 @@ import (
 	"github.com/phpsessd/phpsessd/pgsess"
 )
 
+// opTimeout bounds an operation beyond its lock wait.
+const opTimeout = 30 * time.Second
+
 // snapshot is a session's data and meta as last read or written on a connection.
 type snapshot struct {
 	id   string
@@ -53,7 +56,11 @@ func fail(status Status, format string, args ...any) error {
 func (c *conn) execute(req Request) Reply {
 	c.begin()
 	start := time.Now()
-	rep := c.reply(context.Background(), req)
+	// A bound for a database that stopped answering without closing its connections;
+	// lock waits have their own, shorter one.
+	ctx, cancel := context.WithTimeout(context.Background(), c.srv.config().LockTimeout+opTimeout)
+	defer cancel()
+	rep := c.reply(ctx, req)
 	if observe := c.srv.config().Observe; observe != nil {
 		observe(req.Op, rep.Status, time.Since(start))
 	}
