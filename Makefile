@@ -12,7 +12,7 @@ FUZZTIME ?= 30s
 
 # Debian packages the tests and the demo run: PHP-FPM and the CLI, PHPUnit and
 # Composer for the PHP client, PostgreSQL 15's server binaries, PgBouncer.
-DEB_PACKAGES := php8.2-cli php8.2-fpm php8.2-pgsql composer phpunit postgresql-15 postgresql-client-15 pgbouncer procps php-symfony-http-foundation
+DEB_PACKAGES := php8.2-cli php8.2-fpm php8.2-pgsql composer phpunit postgresql-15 postgresql-client-15 pgbouncer php-symfony-http-foundation
 
 .PHONY: all build deps test test-go test-php vet run fuzz clean bench
 

@@ -170,18 +170,6 @@ func (f *FPM) ErrorLog() string {
 	return string(b)
 }
 
-// WorkerPIDs returns the pids of the pool's worker processes.
-func (f *FPM) WorkerPIDs() []int {
-	out, _ := exec.Command("pgrep", "-P", fmt.Sprint(f.cmd.Process.Pid)).Output()
-	var pids []int
-	for _, s := range strings.Fields(string(out)) {
-		var pid int
-		fmt.Sscan(s, &pid)
-		pids = append(pids, pid)
-	}
-	return pids
-}
-
 // Web is an HTTP front for the pool built on gofast: each request is passed to PHP-FPM
 // over FastCGI with the given extra parameters (for example PHPSESSD_LISTEN, which
 // the PHP client reads with getenv, or PHP_VALUE to set ini values per request).
