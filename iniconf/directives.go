@@ -252,7 +252,7 @@ var directives = []directive{
 			if v == "" {
 				return nil
 			}
-			s, err := readSecretFile(v)
+			s, err := ReadSecretFile(v)
 			if err != nil {
 				return err
 			}
@@ -444,9 +444,11 @@ func parseSeconds(v string) (time.Duration, bool) {
 	return d, d > 0
 }
 
-// readSecretFile returns the first line of the regular file at path, without
-// its line ending.
-func readSecretFile(path string) (string, error) {
+// ReadSecretFile returns the first line of the regular file at path (an absolute
+// path), without its line ending: the form of session_pgsql.secret_file and
+// session_pgsql.password_file. An empty first line is an error. At most 64 KiB are
+// read.
+func ReadSecretFile(path string) (string, error) {
 	if !filepath.IsAbs(path) {
 		return "", fmt.Errorf("relative path %q (allowed: an absolute path or empty)", path)
 	}

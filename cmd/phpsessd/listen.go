@@ -7,7 +7,6 @@ import (
 	"os/user"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"syscall"
 
 	"github.com/phpsessd/phpsessd/iniconf"
@@ -66,14 +65,4 @@ func listen(l iniconf.Listen, group string) (net.Listener, error) {
 		}
 	}
 	return ln, nil
-}
-
-// readFirstLine returns the first line of a secret file, without its line ending.
-func readFirstLine(path string) (string, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return "", err
-	}
-	line, _, _ := strings.Cut(string(b), "\n")
-	return strings.TrimSuffix(line, "\r"), nil
 }

@@ -133,7 +133,7 @@ func newLogger(w io.Writer, format, level string) (zerolog.Logger, error) {
 func openStore(cfg *iniconf.Config, log zerolog.Logger) (*pgsess.Store, error) {
 	var password string
 	if cfg.PasswordFile != "" {
-		p, err := readFirstLine(cfg.PasswordFile)
+		p, err := iniconf.ReadSecretFile(cfg.PasswordFile)
 		if err != nil {
 			return nil, fmt.Errorf("session_pgsql.password_file: %w", err)
 		}
