@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	"github.com/phpsessd/phpsessd/internal/testenv"
-	"github.com/phpsessd/phpsessd/pgsess/pgsesstest"
 )
 
 // sharedLoad sends 16 concurrent clients, spread over the sites (one per daemon), to 4
@@ -56,10 +55,7 @@ func sharedLoad(t *testing.T, sites []*site) {
 // secondSite starts another daemon on s's database (through dsn), as on another host.
 func (s *site) secondSite(dsn, ini string) *site {
 	s.t.Helper()
-	dir := testenv.ShortTempDir(s.t)
-	d := testenv.StartDaemon(s.t, dir, testenv.DaemonINI(dir, dsn)+ini)
-	return &site{t: s.t, pg: s.pg, dsn: s.dsn, daemon: d, db: s.db,
-		web: testenv.SharedFPM(s.t).Web(s.t, map[string]string{"PHPSESSD_LISTEN": d.Listen})}
+	return startSite(s.t, s.pg, dsn, s.dsn, ini)
 }
 
 func TestTwoDaemonsOnOneDatabaseLoseNoUpdate(t *testing.T) {
@@ -73,11 +69,7 @@ func TestTwoDaemonsThroughPgBouncerInTransactionModeLoseNoUpdate(t *testing.T) {
 	dsn := pg.NewDatabase(t)
 	bouncer := testenv.StartPgBouncer(t, pg)
 	ini := "session_pgsql.prepared_statements = off\n"
-	dir := testenv.ShortTempDir(t)
-	d := testenv.StartDaemon(t, dir, testenv.DaemonINI(dir, bouncer.DSN(dsn))+ini)
-	eventually(t, "the daemon to reach the database", func() bool { return containsReady(d.Log()) })
-	a := &site{t: t, pg: pg, dsn: dsn, daemon: d, db: pgsesstest.Conn(t, dsn),
-		web: testenv.SharedFPM(t).Web(t, map[string]string{"PHPSESSD_LISTEN": d.Listen})}
+	a := startSite(t, pg, bouncer.DSN(dsn), dsn, ini)
 	b := a.secondSite(bouncer.DSN(dsn), ini)
 	sharedLoad(t, []*site{a, b})
 }

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/phpsessd/phpsessd/internal/testenv"
-	"github.com/phpsessd/phpsessd/pgsess/pgsesstest"
 )
 
 // expire makes a session's row expired a while ago.
@@ -97,7 +96,6 @@ func TestShortCircuit(t *testing.T) {
 }
 
 func TestCreateTableOffWorksWithALeastPrivilegeRole(t *testing.T) {
-	fpm := testenv.SharedFPM(t)
 	pg := testenv.SharedPG(t)
 	dsn := pg.NewDatabase(t)
 	db := testenv.DBName(dsn)
@@ -121,10 +119,7 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON php_session TO %[1]s`, role, db))
 		pg.Exec(t, "postgres", "DROP ROLE IF EXISTS "+role)
 	})
 	limited := strings.Replace(dsn, "user=postgres", "user="+role, 1)
-	dir := testenv.ShortTempDir(t)
-	d := testenv.StartDaemon(t, dir, testenv.DaemonINI(dir, limited)+"session_pgsql.create_table = off\nsession_pgsql.gc_interval = -1\n")
-	s := &site{t: t, pg: pg, dsn: dsn, daemon: d, db: pgsesstest.Conn(t, dsn),
-		web: fpm.Web(t, map[string]string{"PHPSESSD_LISTEN": d.Listen})}
+	s := startSite(t, pg, limited, dsn, "session_pgsql.create_table = off\nsession_pgsql.gc_interval = -1\n")
 	b := s.web.Browser()
 	s.mustGet(b, "do=count")
 	s.mustGet(b, "do=functions&field=x")
@@ -200,12 +195,10 @@ func TestBadDirectiveExitsBeforeListeningNamingFileAndLine(t *testing.T) {
 }
 
 func TestDatabaseDownAtStartIsRetriedNotACrash(t *testing.T) {
-	fpm := testenv.SharedFPM(t)
 	pg := testenv.SharedPG(t)
 	db := fmt.Sprintf("late%d_%d", os.Getpid(), time.Now().UnixNano()%1e6)
-	dir := testenv.ShortTempDir(t)
-	d := testenv.StartDaemon(t, dir, testenv.DaemonINI(dir, pg.AdminDSN(db)))
-	s := &site{t: t, web: fpm.Web(t, map[string]string{"PHPSESSD_LISTEN": d.Listen})}
+	s := startSite(t, pg, pg.AdminDSN(db), "", "")
+	d := s.daemon
 	b := s.web.Browser()
 	if p := s.get(b, "do=count"); p.ok() || p.warnings() == "" {
 		t.Fatalf("session_start() with the database down: ok=%v warnings=%q", p["ok"], p.warnings())

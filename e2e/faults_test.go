@@ -116,10 +116,7 @@ func TestPostgresRestartUnderLoadLosesNoAcknowledgedWrite(t *testing.T) {
 	}
 	t.Cleanup(pg.Stop)
 	dsn := pg.NewDatabase(t)
-	dir := testenv.ShortTempDir(t)
-	d := testenv.StartDaemon(t, dir, testenv.DaemonINI(dir, dsn))
-	eventually(t, "the daemon to reach the database", func() bool { return containsReady(d.Log()) })
-	s := &site{t: t, pg: pg, dsn: dsn, daemon: d, web: testenv.SharedFPM(t).Web(t, map[string]string{"PHPSESSD_LISTEN": d.Listen})}
+	s := startSite(t, pg, dsn, "", "") // rows are read after the restart, on a new connection
 	l := startLoad(s, 8)
 	time.Sleep(time.Second)
 	began := time.Now()

@@ -31,15 +31,27 @@ type site struct {
 // newSite starts a daemon with the given extra php.ini lines on a fresh database.
 func newSite(t *testing.T, ini string) *site {
 	t.Helper()
-	fpm := testenv.SharedFPM(t)
 	pg := testenv.SharedPG(t)
 	dsn := pg.NewDatabase(t)
+	return startSite(t, pg, dsn, dsn, ini)
+}
+
+// startSite starts a daemon in a new directory that reaches the database through
+// daemonDSN, with the given extra php.ini lines, waits until it reached the database
+// (or failed to: tests write rows directly once it made the table), and points the
+// shared PHP-FPM pool at it. dsn, when set, is the connection string the test reads
+// and writes rows with.
+func startSite(t *testing.T, pg *testenv.PG, daemonDSN, dsn, ini string) *site {
+	t.Helper()
+	fpm := testenv.SharedFPM(t)
 	dir := testenv.ShortTempDir(t)
-	d := testenv.StartDaemon(t, dir, testenv.DaemonINI(dir, dsn)+ini)
-	// Tests write rows directly: wait until the daemon has made the table.
+	d := testenv.StartDaemon(t, dir, testenv.DaemonINI(dir, daemonDSN)+ini)
 	eventually(t, "the daemon to reach the database", func() bool { return containsReady(d.Log()) })
-	return &site{t: t, pg: pg, dsn: dsn, daemon: d, db: pgsesstest.Conn(t, dsn),
-		web: fpm.Web(t, map[string]string{"PHPSESSD_LISTEN": d.Listen})}
+	s := &site{t: t, pg: pg, dsn: dsn, daemon: d, web: fpm.Web(t, map[string]string{"PHPSESSD_LISTEN": d.Listen})}
+	if dsn != "" {
+		s.db = pgsesstest.Conn(t, dsn)
+	}
+	return s
 }
 
 // containsReady reports whether a daemon's log shows it reached the database, or
