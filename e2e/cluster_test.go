@@ -64,11 +64,17 @@ func TestTwoDaemonsOnOneDatabaseLoseNoUpdate(t *testing.T) {
 	sharedLoad(t, []*site{a, b})
 }
 
+func TestTwoDaemonsWithLeasesLoseNoUpdate(t *testing.T) {
+	a := newSite(t, "session_pgsql.lock_method = lease\n")
+	b := a.secondSite(a.dsn, "session_pgsql.lock_method = lease\n")
+	sharedLoad(t, []*site{a, b})
+}
+
 func TestTwoDaemonsThroughPgBouncerInTransactionModeLoseNoUpdate(t *testing.T) {
 	pg := testenv.SharedPG(t)
 	dsn := pg.NewDatabase(t)
 	bouncer := testenv.StartPgBouncer(t, pg)
-	ini := "session_pgsql.prepared_statements = off\n"
+	ini := "session_pgsql.prepared_statements = off\nsession_pgsql.lock_method = lease\n"
 	a := startSite(t, pg, bouncer.DSN(dsn), dsn, ini)
 	b := a.secondSite(bouncer.DSN(dsn), ini)
 	sharedLoad(t, []*site{a, b})

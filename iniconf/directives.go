@@ -51,6 +51,11 @@ type Config struct {
 	// database exclude each other through a lease in the session row) or
 	// "host" (only requests through this daemon exclude each other).
 	LockScope string
+	// LockMethod is session_pgsql.lock_method, how lock_scope = cluster excludes
+	// other daemons: "advisory" (PostgreSQL advisory locks on dedicated connections)
+	// or "lease" (a lease in two extra columns of the row, which works behind a
+	// pooler in transaction mode).
+	LockMethod string
 	// LockLease is session_pgsql.lock_lease, a whole number of seconds: how
 	// long a lock left by a daemon that died blocks its session.
 	LockLease time.Duration
@@ -188,7 +193,7 @@ var directives = []directive{
 		"Lock a session from read to close, so concurrent requests of one user never lose each other's writes."},
 		boolSetter(func(c *Config) *bool { return &c.Locking })},
 	{Directive{"session_pgsql.lock_scope", "cluster",
-		"cluster: daemons sharing the database exclude each other (a lease in the session row); host: only requests through one daemon do."},
+		"cluster: daemons sharing the database exclude each other (see lock_method); host: only requests through one daemon do."},
 		func(c *Config, v string) error {
 			switch l := strings.ToLower(v); l {
 			case "cluster", "host":
@@ -197,8 +202,18 @@ var directives = []directive{
 			}
 			return fmt.Errorf("invalid lock scope %q (allowed: cluster, host)", v)
 		}},
+	{Directive{"session_pgsql.lock_method", "advisory",
+		"How lock_scope = cluster excludes other daemons. advisory: PostgreSQL advisory locks on a few dedicated connections; lease: a lease in two extra columns of the row, for PgBouncer in transaction mode."},
+		func(c *Config, v string) error {
+			switch l := strings.ToLower(v); l {
+			case "advisory", "lease":
+				c.LockMethod = l
+				return nil
+			}
+			return fmt.Errorf("invalid lock method %q (allowed: advisory, lease)", v)
+		}},
 	{Directive{"session_pgsql.lock_lease", "15",
-		"Seconds a lock of a daemon that died keeps blocking its session (lock_scope = cluster); held locks are renewed well before."},
+		"Seconds a lock of a daemon that died keeps blocking its session (lock_method = lease); held locks are renewed well before."},
 		func(c *Config, v string) error {
 			n, err := strconv.ParseInt(v, 10, 32)
 			if err != nil || n < 3 {
@@ -374,6 +389,7 @@ func Defaults() *Config {
 		Table:              "php_session",
 		Locking:            true,
 		LockScope:          "cluster",
+		LockMethod:         "advisory",
 		LockLease:          15 * time.Second,
 		PreparedStatements: true,
 		MaxConnections:     32,

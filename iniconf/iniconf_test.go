@@ -87,6 +87,7 @@ func TestAllDirectives(t *testing.T) {
 		Table:              "my_sessions",
 		Locking:            false,
 		LockScope:          "host",
+		LockMethod:         "lease",
 		LockLease:          60 * time.Second,
 		PreparedStatements: false,
 		MaxConnections:     8,

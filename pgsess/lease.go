@@ -70,6 +70,9 @@ func (s *Store) Lock(ctx context.Context, id, token, name, addr string) (*Sessio
 	if err := s.init(ctx); err != nil {
 		return nil, err
 	}
+	if s.opts.AdvisoryLocks {
+		return s.lockAdvisory(ctx, id, token, name, addr)
+	}
 	now := s.now().Unix()
 	sess, err := s.lockRead(ctx, id, name, now, addr, token)
 	if err != nil || sess == nil {
@@ -78,7 +81,7 @@ func (s *Store) Lock(ctx context.Context, id, token, name, addr string) (*Sessio
 		}
 		return nil, err
 	}
-	s.hold(token, id)
+	s.hold(token, hold{id: id})
 	if sess.Expire == 0 || sess.Expire >= now {
 		return sess, nil
 	}
@@ -106,15 +109,25 @@ func (s *Store) lockRead(ctx context.Context, id, name string, now int64, addr, 
 
 // Release ends the lease token holds on the session, if it still does.
 func (s *Store) Release(ctx context.Context, id, token string) error {
+	if s.opts.AdvisoryLocks {
+		return s.endAdvisory(ctx, token, "", nil)
+	}
 	s.unhold(token)
 	_, err := s.pool.Exec(ctx, s.sql.release, id, token)
 	return s.wrap(err)
 }
 
-func (s *Store) hold(token, id string) {
+func (s *Store) hold(token string, h hold) {
 	s.heldMu.Lock()
-	s.held[token] = id
+	s.held[token] = h
 	s.heldMu.Unlock()
+}
+
+func (s *Store) holdOf(token string) (hold, bool) {
+	s.heldMu.Lock()
+	defer s.heldMu.Unlock()
+	h, ok := s.held[token]
+	return h, ok
 }
 
 func (s *Store) unhold(token string) {
@@ -136,8 +149,8 @@ func (s *Store) renewLeases() {
 		}
 		s.heldMu.Lock()
 		ids, tokens := make([]string, 0, len(s.held)), make([]string, 0, len(s.held))
-		for token, id := range s.held {
-			ids, tokens = append(ids, id), append(tokens, token)
+		for token, h := range s.held {
+			ids, tokens = append(ids, h.id), append(tokens, token)
 		}
 		s.heldMu.Unlock()
 		if len(ids) == 0 {

@@ -9,7 +9,7 @@ type statements struct {
 	createTable string
 	read        string
 	write       string
-	touch       string
+	touch       string // touches the row, or creates it empty
 	delete      string
 	exists      string
 	gcDelete    string
@@ -31,6 +31,11 @@ type statements struct {
 	release      string
 	releaseStale string
 	renew        string
+
+	// For advisory locks: see advisoryStatements.
+	advisoryLock, advisoryUnlock string
+	backend, endBackend          string
+	begin, rollback              string
 }
 
 // columns is what read and lockRead return, in Session's order.
@@ -56,7 +61,7 @@ func newStatements(table string, lease bool) statements {
 		gcSpare = " AND " + unlocked
 	}
 	r := strings.NewReplacer("{table}", table, "{index}", strings.Trim(strings.ReplaceAll(table, `"."`, "_"), `"`)+"_expire_idx")
-	return statements{
+	st := statements{
 		tableExists: `SELECT to_regclass($1) IS NOT NULL`,
 		migrateLock: `SELECT pg_advisory_xact_lock(hashtext('phpsessd schema ' || $1))`,
 		createTable: r.Replace(`CREATE TABLE IF NOT EXISTS {table} (
@@ -89,9 +94,16 @@ INSERT INTO {table} (sess_id, sess_name, sess_data, sess_created, sess_modified,
   sess_error, sess_warning, sess_notice, sess_err_message, sess_custom)
 SELECT $1, $2, $3, $4, $4, $5, $6, $6, 1, $7, $8, $9, $10, $11
 WHERE NOT EXISTS (SELECT FROM updated)`),
-		touch: r.Replace(`UPDATE {table} SET sess_modified = $2, sess_expire = $3, sess_addr_modified = $4,
-  sess_counter = coalesce(sess_counter, 0) + 1
-WHERE sess_id = $1`),
+		touch: r.Replace(`WITH touched AS (
+  UPDATE {table} SET sess_modified = $2, sess_expire = $3, sess_addr_modified = $4,
+    sess_counter = coalesce(sess_counter, 0) + 1
+  WHERE sess_id = $1
+  RETURNING 1)
+INSERT INTO {table} (sess_id, sess_name, sess_data, sess_created, sess_modified, sess_expire,
+  sess_addr_created, sess_addr_modified, sess_counter,
+  sess_error, sess_warning, sess_notice, sess_err_message, sess_custom)
+SELECT $1, $5, '', $2, $2, $3, $4, $4, 1, 0, 0, 0, '', ''
+WHERE NOT EXISTS (SELECT FROM touched)`),
 		delete: r.Replace(`DELETE FROM {table} WHERE sess_id = $1`),
 		exists: r.Replace(`SELECT EXISTS (SELECT FROM {table} WHERE sess_id = $1 AND (sess_expire IS NULL OR sess_expire >= $2))`),
 		// Garbage collection skips rows that requests hold at the moment instead of
@@ -146,4 +158,6 @@ WHERE sess_lock LIKE $1 AND sess_lock NOT LIKE $2`),
 WHERE sess_id IN (SELECT sess_id FROM {table} WHERE sess_id = ANY($1) AND sess_lock = ANY($2)
   FOR UPDATE SKIP LOCKED)`),
 	}
+	advisoryStatements(&st)
+	return st
 }

@@ -26,6 +26,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -68,6 +69,12 @@ type Options struct {
 	// example): at start the Store ends the leases a previous run of the same owner
 	// left, instead of letting them block their sessions until they expire.
 	LeaseOwner string
+	// AdvisoryLocks, instead of Lease, makes Lock take a PostgreSQL advisory lock held
+	// on one of a few dedicated connections (see advisory.go): taking it writes nothing,
+	// and a daemon that dies releases its locks with its connections. It needs
+	// connections that reach one backend each: not through PgBouncer in transaction
+	// mode (Lock then fails with ErrPooled). The table needs no change.
+	AdvisoryLocks bool
 	// PreparedStatements uses named prepared statements; without, each statement is
 	// sent unnamed, which PgBouncer before 1.21 supports in transaction pooling mode.
 	PreparedStatements bool
@@ -153,8 +160,14 @@ type Store struct {
 	tokens atomic.Uint64 // lease tokens minted
 
 	heldMu sync.Mutex
-	held   map[string]string // token → id of the leases to renew
-	stop   chan struct{}     // closed by Close
+	held   map[string]hold // token → the lock it holds (leases: to renew)
+
+	// For AdvisoryLocks: the dedicated connections, how a session picks one, and how
+	// they connect.
+	lockConns  []*lockConn
+	lockSeed   maphash.Seed
+	lockConfig *pgx.ConnConfig
+	stop       chan struct{} // closed by Close
 
 	closeOnce sync.Once
 }
@@ -162,6 +175,9 @@ type Store struct {
 // Open prepares a Store. It does not wait for the database: a server that is down
 // makes the methods return ErrUnavailable until it is back. Call Ready to wait for it.
 func Open(opts Options) (*Store, error) {
+	if opts.AdvisoryLocks && opts.Lease > 0 {
+		return nil, errors.New("pgsess: Lease and AdvisoryLocks exclude each other")
+	}
 	if len(opts.DSNs) != 1 {
 		return nil, fmt.Errorf("pgsess: exactly one server is supported, got %d", len(opts.DSNs))
 	}
@@ -204,7 +220,7 @@ func Open(opts Options) (*Store, error) {
 		now:   time.Now,
 		pool:  pool,
 		desc:  describe(cfg.ConnConfig),
-		held:  make(map[string]string),
+		held:  make(map[string]hold),
 		stop:  make(chan struct{}),
 		boot:  randomHex(6),
 	}
@@ -215,6 +231,15 @@ func Open(opts Options) (*Store, error) {
 	s.leases = newBatcher(pool, 1, maxBatch, s.sql.beginAsync, []string{s.sql.commit}, s.stop)
 	if opts.Lease > 0 {
 		go s.renewLeases()
+	}
+	if opts.AdvisoryLocks {
+		s.lockConfig = cfg.ConnConfig.Copy()
+		// Each statement's snapshot must come after the lock taken before it.
+		s.lockConfig.RuntimeParams["default_transaction_isolation"] = "read committed"
+		s.lockSeed = maphash.MakeSeed()
+		for range advisoryConns {
+			s.lockConns = append(s.lockConns, newLockConn(s))
+		}
 	}
 	return s, nil
 }
@@ -272,6 +297,11 @@ func (s *Store) init(ctx context.Context) error {
 	}
 	if s.opts.Lease > 0 {
 		if err := s.initLease(ctx); err != nil {
+			return err
+		}
+	}
+	if s.opts.AdvisoryLocks {
+		if err := s.checkDirect(ctx); err != nil {
 			return err
 		}
 	}
@@ -349,6 +379,10 @@ func (s *Store) Write(ctx context.Context, w Write) error {
 	now := s.now().Unix()
 	args := []any{w.ID, w.Name, encodeText(w.Data), now, now + s.lifetime(), w.Addr,
 		w.Error, w.Warning, w.Notice, encodeText([]byte(w.ErrMessage)), encodeText([]byte(w.Custom))}
+	if w.Token != "" && s.opts.AdvisoryLocks {
+		var n int64
+		return s.endAdvisory(ctx, w.Token, s.sql.write, rowsAffected(&n), args...)
+	}
 	if w.Token != "" {
 		s.unhold(w.Token)
 		var n int64
@@ -379,7 +413,7 @@ func (s *Store) Touch(ctx context.Context, id, name, addr, token string) error {
 		return err
 	}
 	now := s.now().Unix()
-	if token != "" {
+	if token != "" && !s.opts.AdvisoryLocks {
 		s.unhold(token)
 		var n int64
 		err := s.statements.do(ctx, s.sql.touchLocked, rowsAffected(&n), id, now, now+s.lifetime(), addr, token)
@@ -388,14 +422,18 @@ func (s *Store) Touch(ctx context.Context, id, name, addr, token string) error {
 		}
 		return s.wrap(err)
 	}
-	tag, err := s.pool.Exec(ctx, s.sql.touch, id, now, now+s.lifetime(), addr)
-	if err != nil {
-		return s.wrap(err)
+	args := []any{id, now, now + s.lifetime(), addr, name}
+	if token != "" && s.opts.AdvisoryLocks {
+		var n int64
+		return s.endAdvisory(ctx, token, s.sql.touch, rowsAffected(&n), args...)
 	}
-	if tag.RowsAffected() == 0 {
-		return s.Write(ctx, Write{ID: id, Name: name, Addr: addr})
+	_, err := s.pool.Exec(ctx, s.sql.touch, args...)
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "23505" {
+		// Another writer inserted the row meanwhile (possible only without locking).
+		_, err = s.pool.Exec(ctx, s.sql.touch, args...)
 	}
-	return nil
+	return s.wrap(err)
 }
 
 // Destroy deletes the session. Deleting a missing session is not an error.

@@ -140,7 +140,7 @@ func openStore(cfg *iniconf.Config, log zerolog.Logger) (*pgsess.Store, error) {
 		password = p
 	}
 	var lease time.Duration
-	if clusterLocks(cfg) {
+	if clusterLocks(cfg) && cfg.LockMethod == "lease" {
 		lease = cfg.LockLease
 	}
 	return pgsess.Open(pgsess.Options{
@@ -153,6 +153,7 @@ func openStore(cfg *iniconf.Config, log zerolog.Logger) (*pgsess.Store, error) {
 		SynchronousCommit:  cfg.Synchronous,
 		Lease:              lease,
 		LeaseOwner:         leaseOwner(cfg),
+		AdvisoryLocks:      clusterLocks(cfg) && cfg.LockMethod == "advisory",
 		PreparedStatements: cfg.PreparedStatements,
 		MaxConns:           int32(cfg.MaxConnections),
 		Logger:             log.With().Str("component", "store").Logger(),
@@ -234,7 +235,7 @@ func serve(ctx context.Context, cfg *iniconf.Config, iniPath, scanDir string, st
 	served := make(chan error, 1)
 	go func() { served <- d.srv.Serve(ln) }()
 	log.Info().Str("listen", cfg.Listen.String()).Strs("ini", cfg.Files).Str("version", version).
-		Bool("locking", cfg.Locking).Str("lock_scope", cfg.LockScope).Msg("phpsessd ready")
+		Bool("locking", cfg.Locking).Str("lock_scope", cfg.LockScope).Str("lock_method", cfg.LockMethod).Msg("phpsessd ready")
 
 	for {
 		select {
@@ -313,6 +314,7 @@ func (d *daemon) reload() {
 		"session_pgsql.socket_group":        old.SocketGroup != next.SocketGroup,
 		"session_pgsql.locking":             old.Locking != next.Locking,
 		"session_pgsql.lock_scope":          old.LockScope != next.LockScope,
+		"session_pgsql.lock_method":         old.LockMethod != next.LockMethod,
 		"session_pgsql.lock_lease":          old.LockLease != next.LockLease,
 		"session_pgsql.prepared_statements": old.PreparedStatements != next.PreparedStatements,
 		"session_pgsql.synchronous_commit":  old.Synchronous != next.Synchronous,
