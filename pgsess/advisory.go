@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"hash/maphash"
+	"runtime"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -27,10 +28,12 @@ import (
 // lease, Options.Lease, there); and every statement on a lock connection reports its
 // backend, which must not change.
 
-// advisoryConns is the number of dedicated lock connections. Each has one batch in
-// flight and queues the statements that arrive meanwhile for the next; two keep a batch
-// going while the other waits for its commit (make bench measured no gain from more).
-const advisoryConns = 2
+// advisoryConns is the number of dedicated lock connections: one per two CPUs of the
+// host, at most 8. Each has one batch in flight and queues the statements that arrive
+// meanwhile for the next, so fewer connections make bigger batches, and fewer wakeups
+// and commits per request. On 2 cores, make bench measured 1 connection ahead of 2, 3
+// and 8 (7,400, 6,400, 5,600 and 5,000 protocol pairs/s).
+var advisoryConns = min(8, max(1, runtime.NumCPU()/2))
 
 // ErrPooled is returned by Lock when the database connection turns out to go through a
 // pooler that hands statements of one connection to different backends.
@@ -90,9 +93,9 @@ func newLockConn(s *Store) *lockConn {
 	return lc
 }
 
-// lockName names the advisory lock of a session; the database hashes it into the
+// lockName names the advisory lock of a session ("php_session/ID"); the database hashes it into the
 // lock's 64-bit key (hashtextextended), so every daemon derives the same key.
-func (s *Store) lockName(id string) string { return s.opts.Table + ":" + id }
+func (s *Store) lockName(id string) string { return s.opts.Table + "/" + id }
 
 // lockConnFor returns the lock connection that serves id.
 func (s *Store) lockConnFor(id string) *lockConn {
@@ -488,3 +491,4 @@ FROM unnest($1::text[]) AS n`
 WHERE pid = $1 AND backend_start = $2`
 	st.begin, st.rollback = `BEGIN`, `ROLLBACK`
 }
+

@@ -17,7 +17,7 @@ var placeholder = regexp.MustCompile(`\$(\d+)`)
 func PgbenchScript(table string, sessions int, data string, lifetime int) string {
 	sql := newStatements(tableIdent(table), false)
 	const now = "extract(epoch FROM now())::integer"
-	id, lock := "'bench-' || :n", quoteLiteral(table+":bench-")+" || :n"
+	id, lock := "'bench-' || :n::text", quoteLiteral(table+"/bench-")+" || :n::text"
 	writeArgs := []string{id, "'PHPSESSID'", quoteLiteral(data), now, fmt.Sprintf("%s + %d", now, lifetime),
 		"'127.0.0.1'", "0", "0", "0", "''", "''"}
 	render := func(stmt string, args ...string) string {
