@@ -491,4 +491,3 @@ FROM unnest($1::text[]) AS n`
 WHERE pid = $1 AND backend_start = $2`
 	st.begin, st.rollback = `BEGIN`, `ROLLBACK`
 }
-
