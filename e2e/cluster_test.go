@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 
@@ -78,4 +79,20 @@ func TestTwoDaemonsThroughPgBouncerInTransactionModeLoseNoUpdate(t *testing.T) {
 	a := startSite(t, pg, bouncer.DSN(dsn), dsn, ini)
 	b := a.secondSite(bouncer.DSN(dsn), ini)
 	sharedLoad(t, []*site{a, b})
+}
+
+func TestAdvisoryLocksThroughPgBouncerAreAWarningNamingLockMethod(t *testing.T) {
+	pg := testenv.SharedPG(t)
+	dsn := pg.NewDatabase(t)
+	bouncer := testenv.StartPgBouncer(t, pg)
+	s := startSite(t, pg, bouncer.DSN(dsn), dsn, "session_pgsql.prepared_statements = off\n")
+	b := s.web.Browser()
+	b.SetCookie("PHPSESSID", "pooledsession0123456789abcdef")
+	p := s.get(b, "do=count")
+	if p.ok() || !strings.Contains(p.warnings(), "session_pgsql.lock_method = lease") {
+		t.Fatalf("session_start through PgBouncer with advisory locks: ok=%v warnings %q", p["ok"], p.warnings())
+	}
+	if _, found := s.row("pooledsession0123456789abcdef"); found {
+		t.Fatal("a row was written without a lock")
+	}
 }
