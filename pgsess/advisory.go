@@ -3,6 +3,7 @@ package pgsess
 import (
 	"context"
 	"errors"
+	"fmt"
 	"hash/maphash"
 	"runtime"
 	"time"
@@ -68,23 +69,28 @@ type lockConn struct {
 	pending []*lockJob
 }
 
-// lockJob is one request's work on a lock connection: take the lock (then run sql, the
-// row's read), or run sql under a held lock of generation gen and then release it, or
-// only release it.
+// lockJob is one request's work on a lock connection: take the lock of session id, or,
+// under a held lock of generation gen, write (one row of the batch's write statement)
+// or run sql, and then release the lock; or only release it.
 type lockJob struct {
-	name string // the lock: see lockName
-	take bool
-	gen  uint64
-	sql  string
-	args []any
-	read func(pgx.BatchResults) error
+	name  string // the lock: see lockName
+	id    string
+	take  bool
+	gen   uint64
+	write *writeRow
+	sql   string
+	args  []any
+	// solo makes the write run without others in its transaction, after the write of
+	// a batch it was part of failed: one bad row must not fail the others.
+	solo bool
 	done chan lockResult
 }
 
 type lockResult struct {
-	gen uint64 // the generation a taken lock belongs to
-	got bool   // take: the lock was free and is now held
-	err error
+	gen  uint64   // the generation a taken lock belongs to
+	got  bool     // take: the lock was free and is now held
+	sess *Session // take: the row, or nil when there is none
+	err  error
 }
 
 func newLockConn(s *Store) *lockConn {
@@ -93,8 +99,9 @@ func newLockConn(s *Store) *lockConn {
 	return lc
 }
 
-// lockName names the advisory lock of a session ("php_session/ID"); the database hashes it into the
-// lock's 64-bit key (hashtextextended), so every daemon derives the same key.
+// lockName names the advisory lock of a session ("php_session/ID"); the database
+// hashes it into the lock's 64-bit key (hashtextextended), so every daemon derives
+// the same key.
 func (s *Store) lockName(id string) string { return s.opts.Table + "/" + id }
 
 // lockConnFor returns the lock connection that serves id.
@@ -131,11 +138,7 @@ func (lc *lockConn) do(ctx context.Context, j *lockJob) lockResult {
 }
 
 func (lc *lockConn) run() {
-	defer func() {
-		if lc.conn != nil {
-			lc.conn.Close(context.Background())
-		}
-	}()
+	defer lc.drop()
 	for {
 		jobs := lc.pending
 		lc.pending = nil
@@ -199,10 +202,38 @@ func (lc *lockConn) drop() {
 	}
 }
 
-// send runs jobs as one batch: the locks to take (each a lock statement, then its read,
-// as two statements so that the read's snapshot comes after the lock), then the writes
-// in one transaction, then one statement releasing every lock that ends. After an error
-// only the failing job gets it; the jobs that did not run go into the next batch.
+// A lockBatch is the jobs of one round trip, by phase: the locks to take (one
+// statement taking them all, then one reading their rows, so that each read's snapshot
+// comes after its lock); the work under held locks, in one transaction (one statement
+// for all the writes, one per other statement); then one statement releasing every
+// lock that ends.
+type lockBatch struct {
+	takes    []*lockJob
+	writes   []*lockJob // rows of the write statement
+	others   []*lockJob // statements of their own
+	releases []*lockJob // only a release
+	queued   int        // statements in the transaction: writes (0 or 1) + others
+}
+
+// ending returns the jobs whose lock the batch releases.
+func (b *lockBatch) ending() []*lockJob {
+	return append(append(append([]*lockJob{}, b.writes...), b.others...), b.releases...)
+}
+
+// Where a batch failed.
+const (
+	phaseTakes = iota
+	phaseWork  // BEGIN … COMMIT
+	phaseRelease
+)
+
+type batchStep struct {
+	phase int
+	index int // in phaseWork: -1 BEGIN, 0 the writes (when any), then others; queued: COMMIT
+}
+
+// send runs jobs as one batch. After an error only the failing job gets it where that
+// can be told; the jobs that did not run go into the next batch.
 func (lc *lockConn) send(jobs []*lockJob) {
 	ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
 	defer cancel()
@@ -215,140 +246,204 @@ func (lc *lockConn) send(jobs []*lockJob) {
 		}
 		return
 	}
-	var takes, writes, releases []*lockJob
+	var b lockBatch
 	for _, j := range jobs {
 		switch {
 		case j.take:
-			takes = append(takes, j)
+			b.takes = append(b.takes, j)
 		case j.gen != lc.gen:
 			// The connection that held this lock is gone, and the lock with it.
-			if j.sql != "" {
+			if j.write != nil || j.sql != "" {
 				j.done <- lockResult{err: ErrLeaseLost}
 			} else {
 				j.done <- lockResult{}
 			}
+		case j.write != nil && j.solo && len(b.writes) == 0:
+			b.writes = append(b.writes, j)
+		case j.write != nil && !j.solo && (len(b.writes) == 0 || !b.writes[0].solo):
+			b.writes = append(b.writes, j)
+		case j.write != nil:
+			lc.pending = append(lc.pending, j) // waits for a batch where it can run alone
 		case j.sql != "":
-			writes = append(writes, j)
+			b.others = append(b.others, j)
 		default:
-			releases = append(releases, j)
+			b.releases = append(b.releases, j)
 		}
 	}
-	ending := append(append([]*lockJob{}, writes...), releases...)
-	if len(takes)+len(ending) == 0 {
+	if len(b.writes) > 1 && b.writes[0].solo {
+		lc.pending = append(lc.pending, b.writes[1:]...)
+		b.writes = b.writes[:1]
+	}
+	ending := b.ending()
+	if len(b.takes)+len(ending) == 0 {
 		return
 	}
-	b := &pgx.Batch{}
-	for _, j := range takes {
-		b.Queue(lc.s.sql.advisoryLock, j.name)
-		b.Queue(j.sql, j.args...)
-	}
-	if len(writes) > 0 {
-		b.Queue(lc.s.sql.begin)
-		for _, j := range writes {
-			b.Queue(j.sql, j.args...)
+	st := &lc.s.sql
+	batch := &pgx.Batch{}
+	if len(b.takes) > 0 {
+		names, ids := make([]string, len(b.takes)), make([]string, len(b.takes))
+		for i, j := range b.takes {
+			names[i], ids[i] = j.name, j.id
 		}
-		b.Queue(lc.s.sql.commit)
+		batch.Queue(st.advisoryLockMany, names)
+		batch.Queue(st.readMany, ids)
 	}
-	names := make([]string, len(ending))
-	for i, j := range ending {
-		names[i] = j.name
+	if len(b.writes)+len(b.others) > 0 {
+		batch.Queue(st.begin)
+		if len(b.writes) > 0 {
+			rows := make([]*writeRow, len(b.writes))
+			for i, j := range b.writes {
+				rows[i] = j.write
+			}
+			batch.Queue(st.write, writeArgs(rows)...)
+			b.queued++
+		}
+		for _, j := range b.others {
+			batch.Queue(j.sql, j.args...)
+			b.queued++
+		}
+		batch.Queue(st.commit)
 	}
-	if len(names) > 0 {
-		b.Queue(lc.s.sql.advisoryUnlock, names)
+	if len(ending) > 0 {
+		names := make([]string, len(ending))
+		for i, j := range ending {
+			names[i] = j.name
+		}
+		batch.Queue(st.advisoryUnlock, names)
 	}
 
-	br := lc.conn.SendBatch(ctx, b)
-	got := make([]bool, 0, len(takes))
-	step, err := lc.readBatch(br, takes, writes, len(names) > 0, &got)
+	br := lc.conn.SendBatch(ctx, batch)
+	taken, step, err := lc.readBatch(br, &b, len(ending) > 0)
 	if cerr := br.Close(); err == nil {
 		err = cerr
 	}
 	if err == nil {
-		for i, j := range takes {
-			j.done <- lockResult{gen: lc.gen, got: got[i]}
+		for i, j := range b.takes {
+			j.done <- taken[i]
 		}
 		for _, j := range ending {
 			j.done <- lockResult{}
 		}
 		return
 	}
-	lc.failed(err, step, takes, writes, releases, got)
+	lc.failed(err, step, &b, taken)
 }
 
-// Where a batch failed: the take, write or release phase, and the job in it.
-type batchStep struct {
-	phase int // 0: takes, 1: writes (BEGIN … COMMIT), 2: release
-	index int // the job in takes or writes; len(writes) for COMMIT, -1 for BEGIN
-}
-
-func (lc *lockConn) readBatch(br pgx.BatchResults, takes, writes []*lockJob, release bool, got *[]bool) (batchStep, error) {
-	for i, j := range takes {
-		var ok bool
-		var pid int32
-		if err := br.QueryRow().Scan(&ok, &pid); err != nil {
-			return batchStep{0, i}, err
-		}
-		if pid != lc.pid {
-			return batchStep{0, i}, ErrPooled
-		}
-		*got = append(*got, ok)
-		if err := j.read(br); err != nil {
-			return batchStep{0, i}, err
+// readBatch reads the results of a batch. taken holds what each take got, once the
+// takes phase succeeded.
+func (lc *lockConn) readBatch(br pgx.BatchResults, b *lockBatch, release bool) ([]lockResult, batchStep, error) {
+	var taken []lockResult
+	if len(b.takes) > 0 {
+		taken = make([]lockResult, len(b.takes))
+		if err := lc.readTakes(br, b.takes, taken); err != nil {
+			return nil, batchStep{phase: phaseTakes}, err
 		}
 	}
-	if len(writes) > 0 {
-		if _, err := br.Exec(); err != nil {
-			return batchStep{1, -1}, err
-		}
-		for i, j := range writes {
-			if err := j.read(br); err != nil {
-				return batchStep{1, i}, err
+	if len(b.writes)+len(b.others) > 0 {
+		for i := -1; i <= b.queued; i++ { // BEGIN, the statements, COMMIT
+			if _, err := br.Exec(); err != nil {
+				return taken, batchStep{phaseWork, i}, err
 			}
-		}
-		if _, err := br.Exec(); err != nil {
-			return batchStep{1, len(writes)}, err
 		}
 	}
 	if release {
 		var all bool
 		var pid int32
 		if err := br.QueryRow().Scan(&all, &pid); err != nil {
-			return batchStep{2, 0}, err
+			return taken, batchStep{phase: phaseRelease}, err
 		}
 		if pid != lc.pid {
-			return batchStep{2, 0}, ErrPooled
+			return taken, batchStep{phase: phaseRelease}, ErrPooled
 		}
 		if !all {
 			lc.s.log.Warn().Msg("released a session lock that the lock connection did not hold")
 		}
 	}
-	return batchStep{}, nil
+	return taken, batchStep{}, nil
 }
 
-// failed settles the jobs of a batch that failed at step. got holds the result of each
-// take that ran.
-func (lc *lockConn) failed(err error, step batchStep, takes, writes, releases []*lockJob, got []bool) {
+// readTakes reads the results of the lock statement and of the rows' read into taken.
+func (lc *lockConn) readTakes(br pgx.BatchResults, takes []*lockJob, taken []lockResult) error {
+	rows, err := br.Query()
+	if err != nil {
+		return err
+	}
+	i := 0
+	for rows.Next() {
+		var pid int32
+		if i == len(taken) {
+			break
+		}
+		if err := rows.Scan(&taken[i].got, &pid); err != nil {
+			rows.Close()
+			return err
+		}
+		if pid != lc.pid {
+			rows.Close()
+			return ErrPooled
+		}
+		taken[i].gen = lc.gen
+		i++
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	if i != len(taken) {
+		return fmt.Errorf("pgsess: %d lock results for %d locks", i, len(taken))
+	}
+	byID := make(map[string][]int, len(takes))
+	for i, j := range takes {
+		byID[j.id] = append(byID[j.id], i)
+	}
+	rows, err = br.Query()
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		sess, err := lc.s.scanSession(rows, &id)
+		if err != nil {
+			return err
+		}
+		sess.ID = id
+		for _, i := range byID[id] {
+			if taken[i].sess == nil { // the first of duplicate rows, as the single read
+				taken[i].sess = sess
+			}
+		}
+	}
+	return rows.Err()
+}
+
+// failed settles the jobs of a batch that failed at step; taken is what the takes got
+// when their phase succeeded.
+func (lc *lockConn) failed(err error, step batchStep, b *lockBatch, taken []lockResult) {
 	var pgErr *pgconn.PgError
-	if !errors.As(err, &pgErr) || errors.Is(err, ErrPooled) || step.phase == 2 || lc.conn.IsClosed() {
-		// The connection is gone or cannot be trusted: drop it, and every lock with it.
+	refused := errors.As(err, &pgErr)
+	work := append(append([]*lockJob{}, b.writes...), b.others...)
+	if !refused || errors.Is(err, ErrPooled) || step.phase != phaseWork || lc.conn.IsClosed() {
+		// The connection is gone or cannot be trusted (a failed take may have taken
+		// some of its locks): drop it, and every lock with it.
 		lc.drop()
 		if errors.Is(err, ErrPooled) {
 			lc.s.log.Error().Err(err).Msg("advisory locks cannot work on this connection")
 		} else {
 			err = lc.s.wrap(err)
 		}
-		for i, j := range takes {
-			if i < len(got) && (step.phase > 0 || i < step.index) {
-				j.done <- lockResult{gen: lc.gen, got: got[i]} // a lock of the dropped generation: its writes fail
+		for i, j := range b.takes {
+			if taken != nil {
+				j.done <- taken[i] // a lock of the dropped generation: its writes fail
 			} else {
 				j.done <- lockResult{err: err}
 			}
 		}
-		for _, j := range writes {
+		for _, j := range work {
 			switch {
-			case step.phase == 2: // committed before the release failed
+			case step.phase == phaseRelease: // committed before the release failed
 				j.done <- lockResult{}
-			case pgErr != nil:
+			case refused:
 				// The server refused a statement and closed: nothing was committed,
 				// and the lock is gone.
 				j.done <- lockResult{err: ErrLeaseLost}
@@ -356,47 +451,56 @@ func (lc *lockConn) failed(err error, step batchStep, takes, writes, releases []
 				j.done <- lockResult{err: err} // the commit may or may not have happened
 			}
 		}
-		for _, j := range releases {
+		for _, j := range b.releases {
 			j.done <- lockResult{} // the locks end with the connection
 		}
 		return
 	}
-	// PostgreSQL refused one statement and skipped the rest of the batch; an open
-	// transaction is rolled back.
+	// PostgreSQL refused one statement of the transaction and skipped the rest of the
+	// batch: roll the transaction back, fail the job that was refused and send the
+	// others again.
 	if lc.conn.PgConn().TxStatus() != 'I' {
 		ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
 		_, rerr := lc.conn.Exec(ctx, lc.s.sql.rollback)
 		cancel()
 		if rerr != nil {
-			lc.drop()
+			lc.drop() // the next batch reconnects; the held locks are gone
 		}
 	}
 	err = lc.s.wrap(err)
+	for i, j := range b.takes {
+		j.done <- taken[i]
+	}
 	var retry []*lockJob
-	for i, j := range takes {
-		switch {
-		case step.phase > 0 || i < step.index:
-			j.done <- lockResult{gen: lc.gen, got: got[i]}
-		case i == step.index:
-			if i < len(got) && got[i] {
-				// Its read failed after the lock was taken: release it.
-				retry = append(retry, &lockJob{name: j.name, gen: lc.gen, done: make(chan lockResult, 1)})
-			}
-			j.done <- lockResult{err: err}
-		default:
-			retry = append(retry, j)
-		}
+	firstOther := 0
+	if len(b.writes) > 0 {
+		firstOther = 1
 	}
-	for i, j := range writes {
-		// A failed BEGIN or COMMIT fails every write; a failed write only itself, and
-		// the others, rolled back or never run, go again.
-		if step.phase == 1 && (i == step.index || step.index < 0 || step.index == len(writes)) {
+	switch {
+	case step.index < 0 || step.index == b.queued: // BEGIN or COMMIT
+		for _, j := range work {
 			j.done <- lockResult{err: err}
+		}
+	case step.index < firstOther: // the writes' statement
+		if len(b.writes) == 1 {
+			b.writes[0].done <- lockResult{err: err}
 		} else {
-			retry = append(retry, j)
+			for _, j := range b.writes {
+				j.solo = true
+			}
+			retry = append(retry, b.writes...)
+		}
+		retry = append(retry, b.others...)
+	default:
+		failing := b.others[step.index-firstOther]
+		failing.done <- lockResult{err: err}
+		for _, j := range work {
+			if j != failing {
+				retry = append(retry, j)
+			}
 		}
 	}
-	lc.pending = append(append(retry, releases...), lc.pending...)
+	lc.pending = append(append(retry, b.releases...), lc.pending...)
 }
 
 // lockAdvisory takes id's advisory lock for token and reads the session. A missing
@@ -405,18 +509,15 @@ func (lc *lockConn) failed(err error, step batchStep, takes, writes, releases []
 func (s *Store) lockAdvisory(ctx context.Context, id, token, name, addr string) (*Session, error) {
 	now := s.now().Unix()
 	var sess *Session
-	read := func(br pgx.BatchResults) (err error) {
-		sess, err = s.scan(id, br.QueryRow())
-		return err
-	}
 	if h, ok := s.holdOf(token); ok && h.id == id {
 		// The token holds this lock already (a READ again within one request).
-		if _, err := s.get(ctx, id); err != nil {
+		var err error
+		if sess, err = s.get(ctx, id); err != nil {
 			return nil, err
 		}
 	} else {
 		lc := s.lockConnFor(id)
-		r := lc.do(ctx, &lockJob{name: s.lockName(id), take: true, sql: s.sql.read, args: []any{id}, read: read})
+		r := lc.do(ctx, &lockJob{name: s.lockName(id), id: id, take: true})
 		if r.err != nil {
 			return nil, r.err
 		}
@@ -424,6 +525,7 @@ func (s *Store) lockAdvisory(ctx context.Context, id, token, name, addr string) 
 			return nil, ErrLocked
 		}
 		s.hold(token, hold{id: id, lc: lc, gen: r.gen})
+		sess = r.sess
 	}
 	fresh := &Session{ID: id, Name: name, Created: now, Modified: now, Expire: now + s.lifetime(),
 		AddrCreated: addr, AddrModified: addr}
@@ -442,20 +544,23 @@ func (s *Store) lockAdvisory(ctx context.Context, id, token, name, addr string) 
 	return fresh, nil
 }
 
-// endAdvisory runs sql (args) under token's advisory lock on its connection and then
-// releases the lock, or only releases it when sql is empty. A lock whose connection
-// dropped gives ErrLeaseLost and runs nothing. The token holds nothing afterwards,
-// unless sql failed otherwise: then Release still ends the lock.
-func (s *Store) endAdvisory(ctx context.Context, token, sql string, read func(pgx.BatchResults) error, args ...any) error {
+// endAdvisory runs j's work (a write row, or a statement) under token's advisory lock
+// on its connection and then releases the lock; a job without work only releases it.
+// A lock whose connection dropped gives ErrLeaseLost and runs nothing. The token holds
+// nothing afterwards, unless the work failed otherwise: then Release still ends the
+// lock.
+func (s *Store) endAdvisory(ctx context.Context, token string, j *lockJob) error {
+	release := j.write == nil && j.sql == ""
 	h, ok := s.holdOf(token)
 	if !ok {
-		if sql == "" {
+		if release {
 			return nil
 		}
 		return ErrLeaseLost
 	}
-	r := h.lc.do(ctx, &lockJob{name: s.lockName(h.id), gen: h.gen, sql: sql, args: args, read: read})
-	if r.err == nil || errors.Is(r.err, ErrLeaseLost) || sql == "" {
+	j.name, j.gen = s.lockName(h.id), h.gen
+	r := h.lc.do(ctx, j)
+	if r.err == nil || errors.Is(r.err, ErrLeaseLost) || release {
 		s.unhold(token)
 	}
 	return r.err
@@ -483,7 +588,8 @@ func (s *Store) checkDirect(ctx context.Context) error {
 // advisoryStatements are the statements of advisory locking. The lock statement and
 // the release report their backend, which must not change on a lock connection.
 func advisoryStatements(st *statements) {
-	st.advisoryLock = `SELECT pg_try_advisory_lock(hashtextextended($1, 0)), pg_backend_pid()`
+	st.advisoryLockMany = `SELECT pg_try_advisory_lock(hashtextextended(n, 0)), pg_backend_pid()
+FROM unnest($1::text[]) WITH ORDINALITY AS u(n, i) ORDER BY i`
 	st.advisoryUnlock = `SELECT coalesce(bool_and(pg_advisory_unlock(hashtextextended(n, 0))), true), pg_backend_pid()
 FROM unnest($1::text[]) AS n`
 	st.backend = `SELECT pid, backend_start FROM pg_stat_activity WHERE pid = pg_backend_pid()`

@@ -3,6 +3,10 @@ package pgsess
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -43,6 +47,9 @@ func TestAdvisoryLockExcludesAnotherDaemonUntilTheWriteEndsIt(t *testing.T) {
 		t.Fatalf("after the write: %+v %v", sess, err)
 	}
 	// Taking it twice must not stack: one Release frees it.
+	if sess, err := b.Lock(ctx, "s", "b1", "SID", ""); err != nil || string(sess.Data) != "n|i:1;" {
+		t.Fatalf("the holder taking its lock again: %+v %v", sess, err)
+	}
 	if err := b.Release(ctx, "s", "b1"); err != nil {
 		t.Fatal(err)
 	}
@@ -141,5 +148,109 @@ func TestAdvisoryLocksThroughAPoolerAreRefused(t *testing.T) {
 	defer cancel()
 	if err := s.Ready(ctx); !errors.Is(err, ErrPooled) {
 		t.Fatalf("Ready through PgBouncer: %v, expected ErrPooled", err)
+	}
+}
+
+// increment locks id through s (waiting while another holds it) and writes its
+// counter, "n|i:N;", plus one.
+func increment(ctx context.Context, s *Store, id, token, addr string) error {
+	for {
+		sess, err := s.Lock(ctx, id, token, "SID", addr)
+		if errors.Is(err, ErrLocked) {
+			time.Sleep(time.Millisecond)
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		n := 0
+		if d := string(sess.Data); d != "" {
+			n, _ = strconv.Atoi(strings.TrimSuffix(strings.TrimPrefix(d, "n|i:"), ";"))
+		}
+		err = s.Write(ctx, Write{ID: id, Name: "SID", Data: []byte(fmt.Sprintf("n|i:%d;", n+1)), Addr: addr, Token: token})
+		if err != nil {
+			s.Release(ctx, id, token)
+		}
+		return err
+	}
+}
+
+func TestConcurrentRequestsOfTwoDaemonsOnSharedSessionsLoseNoIncrement(t *testing.T) {
+	a, b, _ := twoAdvisoryDaemons(t)
+	ctx := context.Background()
+	const workers, rounds, sessions = 16, 25, 4
+	// Within one daemon the handler's lock table keeps two requests of one session
+	// apart; here each worker has sessions of its own per daemon: worker w uses
+	// session w%sessions, through daemon a for even w and b for odd w, and the workers
+	// of one daemon sharing a session take turns through a mutex.
+	var turns [2][sessions]sync.Mutex
+	var wg sync.WaitGroup
+	errs := make(chan error, workers*rounds)
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s, d := a, 0
+			if w%2 == 1 {
+				s, d = b, 1
+			}
+			id := fmt.Sprintf("shared%d", w%sessions)
+			for r := range rounds {
+				turns[d][w%sessions].Lock()
+				err := increment(ctx, s, id, fmt.Sprintf("w%d-%d", w, r), "192.0.2.1")
+				turns[d][w%sessions].Unlock()
+				if err != nil {
+					errs <- err
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	for i := range sessions {
+		sess, err := a.Info(ctx, fmt.Sprintf("shared%d", i))
+		want := fmt.Sprintf("n|i:%d;", workers/sessions*rounds)
+		if err != nil || sess == nil || string(sess.Data) != want || sess.Counter != int64(workers/sessions*rounds) {
+			t.Errorf("session %d: %+v %v, want %s", i, sess, err, want)
+		}
+	}
+}
+
+func TestARefusedWriteFailsOnlyItselfAndItsLockCanStillBeReleased(t *testing.T) {
+	a, b, _ := twoAdvisoryDaemons(t)
+	ctx := context.Background()
+	// Writes of several sessions at once, so that they share batches; one carries an
+	// address PostgreSQL refuses (a NUL byte in text).
+	const n = 12
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			addr := "192.0.2.1"
+			if i == 0 {
+				addr = "bad\x00addr"
+			}
+			errs[i] = increment(ctx, a, fmt.Sprintf("s%d", i), fmt.Sprintf("t%d", i), addr)
+		}()
+	}
+	wg.Wait()
+	if errs[0] == nil {
+		t.Fatal("a write with a NUL byte in the address succeeded")
+	}
+	for i := 1; i < n; i++ {
+		if errs[i] != nil {
+			t.Errorf("write %d failed beside the refused one: %v", i, errs[i])
+		}
+		if sess, _ := a.Info(ctx, fmt.Sprintf("s%d", i)); sess == nil || string(sess.Data) != "n|i:1;" {
+			t.Errorf("session %d: %+v", i, sess)
+		}
+	}
+	if sess, err := b.Lock(ctx, "s0", "b1", "", ""); err != nil || len(sess.Data) != 0 {
+		t.Fatalf("the refused write's session after its release: %+v %v", sess, err)
 	}
 }

@@ -110,7 +110,7 @@ func (s *Store) lockRead(ctx context.Context, id, name string, now int64, addr, 
 // Release ends the lease token holds on the session, if it still does.
 func (s *Store) Release(ctx context.Context, id, token string) error {
 	if s.opts.AdvisoryLocks {
-		return s.endAdvisory(ctx, token, "", nil)
+		return s.endAdvisory(ctx, token, &lockJob{})
 	}
 	s.unhold(token)
 	_, err := s.pool.Exec(ctx, s.sql.release, id, token)
@@ -172,17 +172,28 @@ func (s *Store) renewLeases() {
 
 // scan reads one row of columns, or nil when there is none.
 func (s *Store) scan(id string, row pgx.Row) (*Session, error) {
-	sess := &Session{ID: id}
-	var data, custom, msg string
-	var expire *int64
-	err := row.Scan(&sess.Name, &data, &sess.Created, &sess.Modified, &expire,
-		&sess.AddrCreated, &sess.AddrModified, &sess.Counter,
-		&sess.Error, &sess.Warning, &sess.Notice, &msg, &custom)
+	sess, err := s.scanSession(row)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, s.wrap(err)
+	}
+	sess.ID = id
+	return sess, nil
+}
+
+// scanSession scans a row of columns, after the destinations of the columns before
+// them, into a Session without ID.
+func (s *Store) scanSession(row pgx.Row, before ...any) (*Session, error) {
+	sess := &Session{}
+	var data, custom, msg string
+	var expire *int64
+	err := row.Scan(append(before, &sess.Name, &data, &sess.Created, &sess.Modified, &expire,
+		&sess.AddrCreated, &sess.AddrModified, &sess.Counter,
+		&sess.Error, &sess.Warning, &sess.Notice, &msg, &custom)...)
+	if err != nil {
+		return nil, err
 	}
 	if expire != nil {
 		sess.Expire = *expire

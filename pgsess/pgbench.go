@@ -18,8 +18,11 @@ func PgbenchScript(table string, sessions int, data string, lifetime int) string
 	sql := newStatements(tableIdent(table), false)
 	const now = "extract(epoch FROM now())::integer"
 	id, lock := "'bench-' || :n::text", quoteLiteral(table+"/bench-")+" || :n::text"
-	writeArgs := []string{id, "'PHPSESSID'", quoteLiteral(data), now, fmt.Sprintf("%s + %d", now, lifetime),
-		"'127.0.0.1'", "0", "0", "0", "''", "''"}
+	var writeArgs []string // one-element arrays
+	for _, a := range []string{id, "'PHPSESSID'", quoteLiteral(data), now, fmt.Sprintf("%s + %d", now, lifetime),
+		"'127.0.0.1'", "0", "0", "0", "''", "''"} {
+		writeArgs = append(writeArgs, "ARRAY["+a+"]")
+	}
 	render := func(stmt string, args ...string) string {
 		stmt = placeholder.ReplaceAllStringFunc(stmt, func(p string) string {
 			var i int
@@ -29,7 +32,8 @@ func PgbenchScript(table string, sessions int, data string, lifetime int) string
 		return strings.Join(strings.Fields(stmt), " ") + ";\n" // pgbench reads one statement per line
 	}
 	return fmt.Sprintf("\\set n random(1, %d)\n", sessions) +
-		"\\startpipeline\n" + render(sql.advisoryLock, lock) + render(sql.read, id) + "\\endpipeline\n" +
+		"\\startpipeline\n" + render(sql.advisoryLockMany, "ARRAY["+lock+"]") + render(sql.readMany, "ARRAY["+id+"]") +
+		"\\endpipeline\n" +
 		"\\startpipeline\n" + render(sql.begin) + render(sql.write, writeArgs...) + render(sql.commit) +
 		render(sql.advisoryUnlock, "ARRAY["+lock+"]") + "\\endpipeline\n"
 }

@@ -8,6 +8,7 @@ type statements struct {
 	migrateLock string
 	createTable string
 	read        string
+	readMany    string // the rows of several ids, each with its sess_id first
 	write       string
 	touch       string // touches the row, or creates it empty
 	delete      string
@@ -33,9 +34,9 @@ type statements struct {
 	renew        string
 
 	// For advisory locks: see advisoryStatements.
-	advisoryLock, advisoryUnlock string
-	backend, endBackend          string
-	begin, rollback              string
+	advisoryLockMany, advisoryUnlock string
+	backend, endBackend              string
+	begin, rollback                  string
 }
 
 // columns is what read and lockRead return, in Session's order.
@@ -80,20 +81,30 @@ func newStatements(table string, lease bool) statements {
   sess_err_message   text,
   sess_custom        text);
 CREATE INDEX IF NOT EXISTS "{index}" ON {table} (sess_expire)`),
-		read: r.Replace(`SELECT ` + columns + ` FROM {table} WHERE sess_id = $1 LIMIT 1`),
+		read:     r.Replace(`SELECT ` + columns + ` FROM {table} WHERE sess_id = $1 LIMIT 1`),
+		readMany: r.Replace(`SELECT sess_id, ` + columns + ` FROM {table} WHERE sess_id = ANY($1::text[])`),
 		// One round trip without relying on a unique index: update the row, and insert
 		// it only when there was none to update.
-		write: r.Replace(`WITH updated AS (
-  UPDATE {table} SET sess_name = $2, sess_data = $3, sess_modified = $4, sess_expire = $5,
-    sess_addr_modified = $6, sess_counter = coalesce(sess_counter, 0) + 1,
-    sess_error = $7, sess_warning = $8, sess_notice = $9, sess_err_message = $10, sess_custom = $11
-  WHERE sess_id = $1
-  RETURNING 1)
+		// Writes the rows of several sessions (arrays, one element per session) in one
+		// statement, without relying on a unique index: update the rows, and insert
+		// those there were none to update.
+		write: r.Replace(`WITH v AS (
+  SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::integer[], $5::integer[], $6::text[],
+    $7::integer[], $8::integer[], $9::integer[], $10::text[], $11::text[])
+    AS v(id, name, data, modified, expire, addr, error, warning, notice, err_message, custom)),
+updated AS (
+  UPDATE {table} AS s SET sess_name = v.name, sess_data = v.data, sess_modified = v.modified,
+    sess_expire = v.expire, sess_addr_modified = v.addr, sess_counter = coalesce(s.sess_counter, 0) + 1,
+    sess_error = v.error, sess_warning = v.warning, sess_notice = v.notice,
+    sess_err_message = v.err_message, sess_custom = v.custom
+  FROM v WHERE s.sess_id = v.id
+  RETURNING s.sess_id)
 INSERT INTO {table} (sess_id, sess_name, sess_data, sess_created, sess_modified, sess_expire,
   sess_addr_created, sess_addr_modified, sess_counter,
   sess_error, sess_warning, sess_notice, sess_err_message, sess_custom)
-SELECT $1, $2, $3, $4, $4, $5, $6, $6, 1, $7, $8, $9, $10, $11
-WHERE NOT EXISTS (SELECT FROM updated)`),
+SELECT v.id, v.name, v.data, v.modified, v.modified, v.expire, v.addr, v.addr, 1,
+  v.error, v.warning, v.notice, v.err_message, v.custom
+FROM v WHERE v.id NOT IN (SELECT sess_id FROM updated)`),
 		touch: r.Replace(`WITH touched AS (
   UPDATE {table} SET sess_modified = $2, sess_expire = $3, sess_addr_modified = $4,
     sess_counter = coalesce(sess_counter, 0) + 1

@@ -377,30 +377,60 @@ func (s *Store) Write(ctx context.Context, w Write) error {
 		return err
 	}
 	now := s.now().Unix()
-	args := []any{w.ID, w.Name, encodeText(w.Data), now, now + s.lifetime(), w.Addr,
-		w.Error, w.Warning, w.Notice, encodeText([]byte(w.ErrMessage)), encodeText([]byte(w.Custom))}
+	row := &writeRow{id: w.ID, name: w.Name, data: encodeText(w.Data), modified: now, expire: now + s.lifetime(),
+		addr: w.Addr, error: w.Error, warning: w.Warning, notice: w.Notice,
+		errMessage: encodeText([]byte(w.ErrMessage)), custom: encodeText([]byte(w.Custom))}
 	if w.Token != "" && s.opts.AdvisoryLocks {
-		var n int64
-		return s.endAdvisory(ctx, w.Token, s.sql.write, rowsAffected(&n), args...)
+		return s.endAdvisory(ctx, w.Token, &lockJob{write: row})
 	}
 	if w.Token != "" {
 		s.unhold(w.Token)
 		var n int64
-		err := s.statements.do(ctx, s.sql.writeLocked, rowsAffected(&n), append(args, w.Token)...)
+		err := s.statements.do(ctx, s.sql.writeLocked, rowsAffected(&n), row.id, row.name, row.data, row.modified,
+			row.expire, row.addr, row.error, row.warning, row.notice, row.errMessage, row.custom, w.Token)
 		if err == nil && n == 0 {
 			return ErrLeaseLost
 		}
 		return s.wrap(err)
 	}
 	var n int64
+	args := writeArgs([]*writeRow{row})
 	err := s.statements.do(ctx, s.sql.write, rowsAffected(&n), args...)
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) && pgErr.Code == "23505" {
+	if isUniqueViolation(err) {
 		// Another writer inserted the row between our UPDATE and INSERT (possible only
 		// without locking); now the UPDATE branch applies.
 		err = s.statements.do(ctx, s.sql.write, rowsAffected(&n), args...)
 	}
 	return s.wrap(err)
+}
+
+// writeRow is one session's row for the write statement.
+type writeRow struct {
+	id, name, data         string
+	modified, expire       int64
+	addr                   string
+	error, warning, notice int64
+	errMessage, custom     string
+}
+
+// writeArgs returns the write statement's arguments for rows: one array per column.
+func writeArgs(rows []*writeRow) []any {
+	n := len(rows)
+	ids, names, data, addrs, msgs, customs := make([]string, n), make([]string, n), make([]string, n),
+		make([]string, n), make([]string, n), make([]string, n)
+	modified, expire, errs, warnings, notices := make([]int64, n), make([]int64, n), make([]int64, n),
+		make([]int64, n), make([]int64, n)
+	for i, r := range rows {
+		ids[i], names[i], data[i], addrs[i], msgs[i], customs[i] = r.id, r.name, r.data, r.addr, r.errMessage, r.custom
+		modified[i], expire[i], errs[i], warnings[i], notices[i] = r.modified, r.expire, r.error, r.warning, r.notice
+	}
+	return []any{ids, names, data, modified, expire, addrs, errs, warnings, notices, msgs, customs}
+}
+
+// isUniqueViolation reports whether err is PostgreSQL's unique_violation.
+func isUniqueViolation(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "23505"
 }
 
 // Touch refreshes sess_modified, sess_expire, sess_addr_modified and the counter
@@ -424,12 +454,10 @@ func (s *Store) Touch(ctx context.Context, id, name, addr, token string) error {
 	}
 	args := []any{id, now, now + s.lifetime(), addr, name}
 	if token != "" && s.opts.AdvisoryLocks {
-		var n int64
-		return s.endAdvisory(ctx, token, s.sql.touch, rowsAffected(&n), args...)
+		return s.endAdvisory(ctx, token, &lockJob{sql: s.sql.touch, args: args})
 	}
 	_, err := s.pool.Exec(ctx, s.sql.touch, args...)
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) && pgErr.Code == "23505" {
+	if isUniqueViolation(err) {
 		// Another writer inserted the row meanwhile (possible only without locking).
 		_, err = s.pool.Exec(ctx, s.sql.touch, args...)
 	}
