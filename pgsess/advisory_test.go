@@ -176,7 +176,7 @@ func increment(ctx context.Context, s *Store, id, token, addr string) error {
 }
 
 func TestConcurrentRequestsOfTwoDaemonsOnSharedSessionsLoseNoIncrement(t *testing.T) {
-	a, b, _ := twoAdvisoryDaemons(t)
+	a, b, dsn := twoAdvisoryDaemons(t)
 	ctx := context.Background()
 	const workers, rounds, sessions = 16, 25, 4
 	// Within one daemon the handler's lock table keeps two requests of one session
@@ -209,6 +209,10 @@ func TestConcurrentRequestsOfTwoDaemonsOnSharedSessionsLoseNoIncrement(t *testin
 	close(errs)
 	for err := range errs {
 		t.Error(err)
+	}
+	var held int
+	if err := pgsesstest.Conn(t, dsn).QueryRow(ctx, `SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'`).Scan(&held); err != nil || held != 0 {
+		t.Errorf("advisory locks still held after every request ended: %d %v", held, err)
 	}
 	for i := range sessions {
 		sess, err := a.Info(ctx, fmt.Sprintf("shared%d", i))

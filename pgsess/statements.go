@@ -87,7 +87,9 @@ CREATE INDEX IF NOT EXISTS "{index}" ON {table} (sess_expire)`),
 		// it only when there was none to update.
 		// Writes the rows of several sessions (arrays, one element per session) in one
 		// statement, without relying on a unique index: update the rows, and insert
-		// those there were none to update.
+		// those there were none to update. The ANY condition lets the planner find the
+		// rows by index whatever it estimates of the join (on a small table it would
+		// scan it all, dead row versions included).
 		write: r.Replace(`WITH v AS (
   SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::integer[], $5::integer[], $6::text[],
     $7::integer[], $8::integer[], $9::integer[], $10::text[], $11::text[])
@@ -97,7 +99,7 @@ updated AS (
     sess_expire = v.expire, sess_addr_modified = v.addr, sess_counter = coalesce(s.sess_counter, 0) + 1,
     sess_error = v.error, sess_warning = v.warning, sess_notice = v.notice,
     sess_err_message = v.err_message, sess_custom = v.custom
-  FROM v WHERE s.sess_id = v.id
+  FROM v WHERE s.sess_id = v.id AND s.sess_id = ANY($1::text[])
   RETURNING s.sess_id)
 INSERT INTO {table} (sess_id, sess_name, sess_data, sess_created, sess_modified, sess_expire,
   sess_addr_created, sess_addr_modified, sess_counter,

@@ -236,6 +236,10 @@ func Open(opts Options) (*Store, error) {
 		s.lockConfig = cfg.ConnConfig.Copy()
 		// Each statement's snapshot must come after the lock taken before it.
 		s.lockConfig.RuntimeParams["default_transaction_isolation"] = "read committed"
+		// The batch statements take arrays: planned for the arrays' sizes, PostgreSQL
+		// would plan each execution anew (a generic plan looks dearer than a custom one
+		// for a few rows); the generic plan is the same index lookups.
+		s.lockConfig.RuntimeParams["plan_cache_mode"] = "force_generic_plan"
 		s.lockSeed = maphash.MakeSeed()
 		for range advisoryConns {
 			s.lockConns = append(s.lockConns, newLockConn(s))
