@@ -38,7 +38,7 @@ type session struct {
 	name, addr string
 	lockedID   string
 	release    func() // of the in-memory lock
-	token      string // of the lease, with ClusterLocks
+	token      string // of the store's lock, with ClusterLocks
 	// last is the session as READ returned it or WRITE stored it, for short_circuit.
 	last *snapshot
 }

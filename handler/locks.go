@@ -7,7 +7,7 @@ import (
 
 // LockTable grants exclusive use of session ids within one process: one entry per id
 // that is held or awaited. Waiters are woken when the holder releases, never by
-// polling. (Exclusion across daemons is the store's lease, see docs/LOCKING.md.)
+// polling. (Exclusion across daemons is the store's lock in PostgreSQL, see docs/LOCKING.md.)
 type LockTable struct {
 	mu sync.Mutex
 	m  map[string]*lockEntry

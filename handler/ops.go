@@ -206,7 +206,7 @@ func (c *conn) read(ctx context.Context, id string) ([][]byte, error) {
 
 // lockAndRead takes the session's lock, waiting up to LockTimeout, and reads it: first
 // the in-memory lock, so that the requests of this host queue without touching the
-// database, then (with ClusterLocks) the lease, polling while another daemon holds it.
+// database, then (with ClusterLocks) the store's lock, polling while another daemon holds it.
 func (c *conn) lockAndRead(ctx context.Context, id string) (*pgsess.Session, error) {
 	// Waiting ends at the lock timeout, or when the client sends or goes away.
 	deadline := time.Now().Add(c.srv.config().LockTimeout)
@@ -264,7 +264,7 @@ func (c *conn) lockAndRead(ctx context.Context, id string) (*pgsess.Session, err
 	}
 }
 
-// heldToken returns the lease token when this connection holds id's lease, else "".
+// heldToken returns the store lock's token when this connection holds id's lock, else "".
 func (c *conn) heldToken(id string) string {
 	if c.lockedID == id {
 		return c.token
@@ -273,7 +273,7 @@ func (c *conn) heldToken(id string) string {
 }
 
 // lockEnded releases id's lock after a WRITE or UPDATE_TIMESTAMP, which PHP follows
-// with CLOSE. Under a lease the statement itself ended the lease, unless it failed for
+// with CLOSE. Under a store lock the statement itself ended it, unless it failed for
 // another reason than losing it: then unlock ends it.
 func (c *conn) lockEnded(id string, err error) {
 	if c.lockedID != id {
@@ -294,8 +294,8 @@ func (c *conn) skipWrite(id string) {
 	c.inRequest = false
 }
 
-// unlock ends the lease (if any) and then the in-memory lock, so that a waiter of this
-// host never finds the lease still held.
+// unlock ends the store's lock (if any) and then the in-memory lock, so that a waiter of this
+// host never finds that still held.
 func (c *conn) unlock() {
 	if c.token != "" {
 		ctx, cancel := context.WithTimeout(context.Background(), c.srv.config().FrameTimeout)

@@ -49,7 +49,8 @@ type Config struct {
 	// Locking serialises requests on one session from READ to WRITE or CLOSE.
 	Locking bool
 	// ClusterLocks makes the lock hold across every daemon using the database, with a
-	// lease in the session row (Store.Lock); otherwise it holds within this daemon.
+	// lock the store holds in PostgreSQL (Store.Lock); otherwise it holds within this
+	// daemon.
 	ClusterLocks bool
 	// LockTimeout bounds how long READ waits for a session's lock.
 	LockTimeout time.Duration

@@ -126,9 +126,10 @@ type Write struct {
 // ErrLocked is returned by Lock when another owner's live lease holds the session.
 var ErrLocked = errors.New("session is locked by another daemon")
 
-// ErrLeaseLost is returned by a write under a lease that is no longer the caller's: it
-// expired and another owner took it, or the row was deleted. Nothing was written.
-var ErrLeaseLost = errors.New("lost the session's lock before writing (session_pgsql.lock_lease expired); nothing was written")
+// ErrLeaseLost is returned by a write under a lock that is no longer the caller's: a
+// lease expired and another owner took it, or the row was deleted; or the connection
+// holding an advisory lock dropped. Nothing was written.
+var ErrLeaseLost = errors.New("lost the session's lock before writing (its lease expired, or its database connection dropped); nothing was written")
 
 // ErrUnavailable wraps errors that come from not reaching the database (as opposed to
 // the database refusing a statement).
