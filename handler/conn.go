@@ -3,6 +3,7 @@ package handler
 import (
 	"bufio"
 	"context"
+	"encoding/binary"
 	"errors"
 	"net"
 	"sync"
@@ -80,6 +81,9 @@ func (c *conn) readFrame() ([]byte, error) {
 	if _, err := c.br.Peek(1); err != nil {
 		return nil, err
 	}
+	if c.frameBuffered() {
+		return ReadFrame(c.br, c.srv.config().MaxFrameSize) // reads nothing from the socket
+	}
 	c.nc.SetReadDeadline(time.Now().Add(c.srv.config().FrameTimeout))
 	payload, err := ReadFrame(c.br, c.srv.config().MaxFrameSize)
 	c.nc.SetReadDeadline(time.Time{})
@@ -88,6 +92,17 @@ func (c *conn) readFrame() ([]byte, error) {
 		err = &FrameError{Status: StatusBadFrame, Msg: "frame not completed within the client timeout"}
 	}
 	return payload, err
+}
+
+// frameBuffered reports whether the next frame is already whole in the read buffer,
+// as a frame that arrived in one piece is: reading it then needs no deadline.
+func (c *conn) frameBuffered() bool {
+	n := c.br.Buffered()
+	if n < 4 {
+		return false
+	}
+	head, _ := c.br.Peek(4)
+	return uint64(binary.BigEndian.Uint32(head))+4 <= uint64(n)
 }
 
 // watch returns a context that ends when the client sends anything or goes away while
