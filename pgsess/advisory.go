@@ -322,9 +322,6 @@ func (lc *lockConn) send(jobs []*lockJob) {
 		err = cerr
 	}
 	if err == nil {
-		for i, j := range b.takes {
-			j.done <- taken[i]
-		}
 		for _, j := range ending {
 			j.done <- lockResult{}
 		}
@@ -333,14 +330,18 @@ func (lc *lockConn) send(jobs []*lockJob) {
 	lc.failed(err, step, &b, taken)
 }
 
-// readBatch reads the results of a batch. taken holds what each take got, once the
-// takes phase succeeded.
+// readBatch reads the results of a batch. As soon as the takes' results are in, they
+// are delivered, before PostgreSQL's commit of the batch's writes (and its wait for the
+// disk): taken is then what each take got, else nil.
 func (lc *lockConn) readBatch(br pgx.BatchResults, b *lockBatch, release bool) ([]lockResult, batchStep, error) {
 	var taken []lockResult
 	if len(b.takes) > 0 {
 		taken = make([]lockResult, len(b.takes))
 		if err := lc.readTakes(br, b.takes, taken); err != nil {
 			return nil, batchStep{phase: phaseTakes}, err
+		}
+		for i, j := range b.takes {
+			j.done <- taken[i] // should the batch fail later, their locks' generation tells
 		}
 	}
 	if len(b.writes)+len(b.others) > 0 {
@@ -421,8 +422,8 @@ func (lc *lockConn) readTakes(br pgx.BatchResults, takes []*lockJob, taken []loc
 	return rows.Err()
 }
 
-// failed settles the jobs of a batch that failed at step; taken is what the takes got
-// when their phase succeeded.
+// failed settles the jobs of a batch that failed at step; taken is non-nil when the
+// takes succeeded (and got their results already).
 func (lc *lockConn) failed(err error, step batchStep, b *lockBatch, taken []lockResult) {
 	var pgErr *pgconn.PgError
 	refused := errors.As(err, &pgErr)
@@ -436,13 +437,11 @@ func (lc *lockConn) failed(err error, step batchStep, b *lockBatch, taken []lock
 		} else {
 			err = lc.s.wrap(err)
 		}
-		for i, j := range b.takes {
-			if taken != nil {
-				j.done <- taken[i] // a lock of the dropped generation: its writes fail
-			} else {
+		if taken == nil {
+			for _, j := range b.takes {
 				j.done <- lockResult{err: err}
 			}
-		}
+		} // else they hold locks of the dropped generation: their writes fail
 		for _, j := range work {
 			switch {
 			case step.phase == phaseRelease: // committed before the release failed
@@ -472,9 +471,6 @@ func (lc *lockConn) failed(err error, step batchStep, b *lockBatch, taken []lock
 		}
 	}
 	err = lc.s.wrap(err)
-	for i, j := range b.takes {
-		j.done <- taken[i]
-	}
 	var retry []*lockJob
 	firstOther := 0
 	if len(b.writes) > 0 {
