@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -194,24 +195,10 @@ var directives = []directive{
 		boolSetter(func(c *Config) *bool { return &c.Locking })},
 	{Directive{"session_pgsql.lock_scope", "cluster",
 		"cluster: daemons sharing the database exclude each other (see lock_method); host: only requests through one daemon do."},
-		func(c *Config, v string) error {
-			switch l := strings.ToLower(v); l {
-			case "cluster", "host":
-				c.LockScope = l
-				return nil
-			}
-			return fmt.Errorf("invalid lock scope %q (allowed: cluster, host)", v)
-		}},
+		choiceSetter("lock scope", func(c *Config) *string { return &c.LockScope }, "cluster", "host")},
 	{Directive{"session_pgsql.lock_method", "advisory",
 		"How lock_scope = cluster excludes other daemons. advisory: PostgreSQL advisory locks on a few dedicated connections; lease: a lease in two extra columns of the row, for PgBouncer in transaction mode."},
-		func(c *Config, v string) error {
-			switch l := strings.ToLower(v); l {
-			case "advisory", "lease":
-				c.LockMethod = l
-				return nil
-			}
-			return fmt.Errorf("invalid lock method %q (allowed: advisory, lease)", v)
-		}},
+		choiceSetter("lock method", func(c *Config) *string { return &c.LockMethod }, "advisory", "lease")},
 	{Directive{"session_pgsql.lock_lease", "15",
 		"Seconds a lock of a daemon that died keeps blocking its session (lock_method = lease); held locks are renewed well before."},
 		func(c *Config, v string) error {
@@ -316,14 +303,7 @@ var directives = []directive{
 		}},
 	{Directive{"session_pgsql.log_level", "info",
 		"Log level: debug, info, warn or error."},
-		func(c *Config, v string) error {
-			switch l := strings.ToLower(v); l {
-			case "debug", "info", "warn", "error":
-				c.LogLevel = l
-				return nil
-			}
-			return fmt.Errorf("invalid log level %q (allowed: debug, info, warn, error)", v)
-		}},
+		choiceSetter("log level", func(c *Config) *string { return &c.LogLevel }, "debug", "info", "warn", "error")},
 	{Directive{"session_pgsql.synchronous_commit", "on",
 		"off: commit session writes without waiting for the disk (faster; a database crash may lose the last writes)."},
 		boolSetter(func(c *Config) *bool { return &c.Synchronous })},
@@ -403,6 +383,18 @@ func Defaults() *Config {
 		SessionName:        "PHPSESSID",
 		SerializeHandler:   "php",
 		SaveHandler:        "files",
+	}
+}
+
+// choiceSetter returns a setter that accepts one of allowed, in any case, and stores
+// it in lower case into the field that field selects; what names the value in errors.
+func choiceSetter(what string, field func(*Config) *string, allowed ...string) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		if l := strings.ToLower(v); slices.Contains(allowed, l) {
+			*field(c) = l
+			return nil
+		}
+		return fmt.Errorf("invalid %s %q (allowed: %s)", what, v, strings.Join(allowed, ", "))
 	}
 }
 

@@ -154,16 +154,7 @@ func (lc *lockConn) run() {
 		// arrived) queue their jobs first: a bigger batch costs PostgreSQL and the
 		// daemon less per request than another round trip.
 		runtime.Gosched()
-	more:
-		for len(jobs) < maxBatch {
-			select {
-			case j := <-lc.jobs:
-				jobs = append(jobs, j)
-			default:
-				break more
-			}
-		}
-		lc.send(jobs)
+		lc.send(drain(lc.jobs, jobs, maxBatch))
 	}
 }
 

@@ -89,18 +89,21 @@ func (b *batcher) work() {
 		case <-b.stop:
 			return
 		}
-		jobs := []*job{first}
-	more:
-		for len(jobs) < b.max {
-			select {
-			case j := <-b.jobs:
-				jobs = append(jobs, j)
-			default:
-				break more
-			}
-		}
-		b.send(jobs)
+		b.send(drain(b.jobs, []*job{first}, b.max))
 	}
+}
+
+// drain appends to jobs what ch holds at the moment, up to max jobs in all.
+func drain[T any](ch <-chan T, jobs []T, max int) []T {
+	for len(jobs) < max {
+		select {
+		case j := <-ch:
+			jobs = append(jobs, j)
+		default:
+			return jobs
+		}
+	}
+	return jobs
 }
 
 // send runs jobs as one batch, or one by one after an error.
