@@ -4,6 +4,11 @@ declare(strict_types=1);
 
 namespace Phpsessd;
 
+// Imported rather than resolved at run time, so that PHP compiles them to
+// opcodes of their own.
+use function count;
+use function strlen;
+
 /**
  * The phpsessd socket protocol, version 1 (docs/PROTOCOL.md): operation and
  * status codes, and the pure encoding and decoding of frames.
@@ -125,11 +130,16 @@ final class Protocol
      */
     public static function encodeRequest(int $op, int $id, array $fields): string
     {
-        $payload = pack('CN', $op, $id);
+        $length = self::REQUEST_HEADER_SIZE;
+        $sizedFields = [];
         foreach ($fields as $field) {
-            $payload .= pack('N', strlen($field)) . $field;
+            $size = strlen($field);
+            $length += 4 + $size;
+            $sizedFields[] = $size;
+            $sizedFields[] = $field;
         }
-        return pack('N', strlen($payload)) . $payload;
+        // One pack() for the frame: length, op, id, then each field's size and bytes.
+        return pack('NCN' . str_repeat('Na*', count($fields)), $length, $op, $id, ...$sizedFields);
     }
 
     /**
@@ -160,7 +170,7 @@ final class Protocol
             if ($size > $length - $offset) {
                 throw new ProtocolException(sprintf('malformed reply: field of %d bytes overruns the payload', $size));
             }
-            $fields[] = (string) substr($payload, $offset, $size);
+            $fields[] = substr($payload, $offset, $size);
             $offset += $size;
         }
         return [$status, $id, $fields];

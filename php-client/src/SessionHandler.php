@@ -4,6 +4,14 @@ declare(strict_types=1);
 
 namespace Phpsessd;
 
+// Imported rather than resolved at run time, so that PHP compiles them to
+// opcodes of their own: they are on the path of every exchange.
+use function count;
+use function is_int;
+use function is_resource;
+use function is_string;
+use function strlen;
+
 /**
  * PHP's session save handler for phpsessd: every method is one exchange with
  * the daemon over the socket protocol of docs/PROTOCOL.md.
@@ -123,8 +131,11 @@ final class SessionHandler implements \SessionHandlerInterface, \SessionUpdateTi
     /** Whether a request was sent and its reply not fully read yet. */
     private bool $inFlight = false;
 
-    /** The last PHP error raised by a stream function inside io(). */
-    private ?string $ioError = null;
+    /** The last PHP error a stream function raised under captureIoErrors(). */
+    private static ?string $ioError = null;
+
+    /** @var (\Closure(int, string): bool)|null the error handler of captureIoErrors() */
+    private static ?\Closure $ioErrorHandler = null;
 
     /**
      * @param array<string, mixed> $options address, secret, timeout,
@@ -177,10 +188,12 @@ final class SessionHandler implements \SessionHandlerInterface, \SessionUpdateTi
         $this->reportProblems();
         $this->registerShutdown();
 
-        return $this->guard('open', function (): bool {
+        try {
             $this->connect();
             return true;
-        });
+        } catch (\Throwable $e) {
+            return $this->failed('open', $e);
+        }
     }
 
     /**
@@ -197,10 +210,12 @@ final class SessionHandler implements \SessionHandlerInterface, \SessionUpdateTi
         if (!$held || !$this->authenticated || !is_resource($this->socket)) {
             return true;
         }
-        return $this->guard('close', function (): bool {
+        try {
             $this->exchange(Protocol::OP_CLOSE, []);
             return true;
-        });
+        } catch (\Throwable $e) {
+            return $this->failed('close', $e);
+        }
     }
 
     /**
@@ -212,7 +227,7 @@ final class SessionHandler implements \SessionHandlerInterface, \SessionUpdateTi
     {
         $this->forgetSession();
 
-        return $this->guard('read', function () use ($id): string {
+        try {
             $this->lockHeld = true; // until a reply says otherwise: CLOSE is then safe
             $fields = $this->exchangeInSession(Protocol::OP_READ, [$id], $this->options->lockTimeout);
             [$data, $custom, $error, $warning, $notice, $message] = $this->expectFields($fields, 6, 'READ');
@@ -225,13 +240,15 @@ final class SessionHandler implements \SessionHandlerInterface, \SessionUpdateTi
             $this->errMessage = $message;
             $this->sessionId = $id;
             return $data;
-        });
+        } catch (\Throwable $e) {
+            return $this->failed('read', $e);
+        }
     }
 
     /** Stores the data with the current custom field and error counters. */
     public function write(string $id, string $data): bool
     {
-        return $this->guard('write', function () use ($id, $data): bool {
+        try {
             $this->exchangeInSession(Protocol::OP_WRITE, [
                 $id,
                 $data,
@@ -244,7 +261,9 @@ final class SessionHandler implements \SessionHandlerInterface, \SessionUpdateTi
             $this->extensionChanged = false;
             $this->lockHeld = false; // a WRITE ends the lock
             return true;
-        });
+        } catch (\Throwable $e) {
+            return $this->failed('write', $e);
+        }
     }
 
     /**
@@ -257,41 +276,49 @@ final class SessionHandler implements \SessionHandlerInterface, \SessionUpdateTi
         if ($this->extensionChanged) {
             return $this->write($id, $data);
         }
-        return $this->guard('updateTimestamp', function () use ($id): bool {
+        try {
             $this->exchangeInSession(Protocol::OP_UPDATE_TIMESTAMP, [$id]);
             $this->lockHeld = false; // so does an UPDATE_TIMESTAMP
             return true;
-        });
+        } catch (\Throwable $e) {
+            return $this->failed('updateTimestamp', $e);
+        }
     }
 
     /** Deletes the session; a missing session is not an error. */
     public function destroy(string $id): bool
     {
-        return $this->guard('destroy', function () use ($id): bool {
+        try {
             $this->exchangeInSession(Protocol::OP_DESTROY, [$id]);
             if ($id === $this->sessionId) {
                 $this->clearExtensionFields();
             }
             return true;
-        });
+        } catch (\Throwable $e) {
+            return $this->failed('destroy', $e);
+        }
     }
 
     /** Deletes expired sessions; returns how many, or false on failure. */
     public function gc(int $max_lifetime): int|false
     {
-        return $this->guard('gc', function () use ($max_lifetime): int {
+        try {
             [$deleted] = $this->expectFields($this->exchangeInSession(Protocol::OP_GC, [(string) $max_lifetime]), 1, 'GC');
             return $this->parseInt($deleted, 'deleted');
-        });
+        } catch (\Throwable $e) {
+            return $this->failed('gc', $e);
+        }
     }
 
     /** Whether a live session with this id exists (use_strict_mode); false also on failure. */
     public function validateId(string $id): bool
     {
-        return $this->guard('validateId', function () use ($id): bool {
+        try {
             [$exists] = $this->expectFields($this->exchangeInSession(Protocol::OP_VALIDATE_ID, [$id]), 1, 'VALIDATE_ID');
             return $exists === '1';
-        });
+        } catch (\Throwable $e) {
+            return $this->failed('validateId', $e);
+        }
     }
 
     /**
@@ -303,7 +330,7 @@ final class SessionHandler implements \SessionHandlerInterface, \SessionUpdateTi
      */
     public function status(): array|false
     {
-        return $this->guard('status', function (): array {
+        try {
             [$json] = $this->expectFields($this->exchangeInSession(Protocol::OP_STATUS, []), 1, 'STATUS');
             $daemon = $this->decodeJsonObject($json, 'STATUS', false);
             return [
@@ -313,16 +340,20 @@ final class SessionHandler implements \SessionHandlerInterface, \SessionUpdateTi
                 'connected' => true,
                 'max_frame_size' => $this->maxFrameSize,
             ] + $daemon;
-        });
+        } catch (\Throwable $e) {
+            return $this->failed('status', $e);
+        }
     }
 
     /** session_pgsql_reset(): makes the daemon reopen its database connections. */
     public function reset(): bool
     {
-        return $this->guard('reset', function (): bool {
+        try {
             $this->exchangeInSession(Protocol::OP_RESET, []);
             return true;
-        });
+        } catch (\Throwable $e) {
+            return $this->failed('reset', $e);
+        }
     }
 
     /**
@@ -342,10 +373,12 @@ final class SessionHandler implements \SessionHandlerInterface, \SessionUpdateTi
         $id = function_exists('session_id') ? session_id() : '';
         $id = is_string($id) && $id !== '' ? $id : $this->sessionId;
 
-        return $this->guard('info', function () use ($id): array|false {
+        try {
             [$json] = $this->expectFields($this->exchangeInSession(Protocol::OP_INFO, [$id]), 1, 'INFO');
             return $this->decodeJsonObject($json, 'INFO', true) ?? false;
-        });
+        } catch (\Throwable $e) {
+            return $this->failed('info', $e);
+        }
     }
 
     /** Whether a session is active: read() succeeded and close() was not called since. */
@@ -411,19 +444,16 @@ final class SessionHandler implements \SessionHandlerInterface, \SessionUpdateTi
     }
 
     /**
-     * Runs one public operation: its exceptions become a warning and false.
+     * Ends a public operation that threw: every method catches \Throwable and
+     * returns this, so that its exception becomes a warning and false.
      *
-     * @template T
-     * @param callable(): T $operation
-     * @return T|false
+     * @return false
      */
-    private function guard(string $what, callable $operation): mixed
+    private function failed(string $what, \Throwable $e): bool
     {
-        try {
-            return $operation();
-        } catch (ProtocolException $e) {
+        if ($e instanceof ProtocolException) {
             $reason = $e->getMessage();
-        } catch (\Throwable $e) {
+        } else {
             // A bug of ours: still never let it escape into PHP's session code.
             $this->disconnect();
             $reason = get_class($e) . ': ' . $e->getMessage();
@@ -539,18 +569,27 @@ final class SessionHandler implements \SessionHandlerInterface, \SessionUpdateTi
             $name,
             is_string($remoteAddr) ? $remoteAddr : '',
         ];
-        [$helloFields, $replyFields] = $this->exchangeAll([[Protocol::OP_HELLO, $hello], [$op, $fields]], $extraWait, function (array $helloFields): void {
-            [$server, $version, $maxFrameSize] = $this->expectFields($helloFields, 3, 'HELLO');
-            $maxFrameSize = $this->parseInt($maxFrameSize, 'max_frame_size');
-            if ($maxFrameSize < Protocol::REQUEST_HEADER_SIZE) {
-                throw new ProtocolException(sprintf('malformed HELLO reply: max_frame_size %d', $maxFrameSize));
-            }
-            $this->server = $server;
-            $this->protocolVersion = $this->parseInt($version, 'version');
-            $this->maxFrameSize = $maxFrameSize;
-            $this->authenticated = true;
-        });
-        return $replyFields;
+        return $this->exchangeAll([[Protocol::OP_HELLO, $hello], [$op, $fields]], $extraWait, true)[1];
+    }
+
+    /**
+     * Takes in the fields of a HELLO reply: the daemon's server string,
+     * protocol version and max_frame_size; marks the socket authenticated.
+     *
+     * @param list<string> $fields
+     * @throws ProtocolException for a malformed reply
+     */
+    private function acceptHello(array $fields): void
+    {
+        [$server, $version, $maxFrameSize] = $this->expectFields($fields, 3, 'HELLO');
+        $maxFrameSize = $this->parseInt($maxFrameSize, 'max_frame_size');
+        if ($maxFrameSize < Protocol::REQUEST_HEADER_SIZE) {
+            throw new ProtocolException(sprintf('malformed HELLO reply: max_frame_size %d', $maxFrameSize));
+        }
+        $this->server = $server;
+        $this->protocolVersion = $this->parseInt($version, 'version');
+        $this->maxFrameSize = $maxFrameSize;
+        $this->authenticated = true;
     }
 
     /**
@@ -575,11 +614,14 @@ final class SessionHandler implements \SessionHandlerInterface, \SessionUpdateTi
         $context = stream_context_create($this->options->isTcp() ? ['socket' => ['tcp_nodelay' => true]] : []);
         $errno = 0;
         $errstr = '';
-        $socket = $this->io(function () use ($target, $flags, $context, &$errno, &$errstr) {
-            return stream_socket_client($target, $errno, $errstr, $this->options->timeout, $flags, $context);
-        });
+        self::captureIoErrors();
+        try {
+            $socket = stream_socket_client($target, $errno, $errstr, $this->options->timeout, $flags, $context);
+        } finally {
+            restore_error_handler();
+        }
         if (!is_resource($socket)) {
-            $reason = $errstr !== '' ? $errstr : ($this->ioError ?? 'unknown error');
+            $reason = $errstr !== '' ? $errstr : (self::$ioError ?? 'unknown error');
             throw new ConnectException('cannot connect: ' . $reason);
         }
         $this->socket = $socket;
@@ -593,8 +635,12 @@ final class SessionHandler implements \SessionHandlerInterface, \SessionUpdateTi
     {
         $this->inFlight = false;
         if (is_resource($this->socket)) {
-            $socket = $this->socket;
-            $this->io(static fn () => fclose($socket));
+            self::captureIoErrors();
+            try {
+                fclose($this->socket);
+            } finally {
+                restore_error_handler();
+            }
         }
         $this->socket = null;
         $this->authenticated = false;
@@ -618,21 +664,26 @@ final class SessionHandler implements \SessionHandlerInterface, \SessionUpdateTi
 
     /**
      * Sends requests in one write and reads their replies in order, as exchange()
-     * does for one. $first, when given, checks the first reply before the next
-     * is read (HELLO's, so that a refused HELLO is reported as such).
+     * does for one. With $hello, the first request is HELLO and its reply is
+     * taken in (acceptHello()) before the next is read, so that a refused or
+     * malformed HELLO is reported as such.
+     *
+     * The whole exchange, writing included, must end by timeout + $extraWait:
+     * every call that can wait gets the time left as its timeout. PHP warnings
+     * of the stream functions are kept from the user's error handler
+     * (captureIoErrors()) for the length of the exchange.
      *
      * @param list<array{int, list<string>}> $requests
-     * @param (callable(list<string>): void)|null $first
      * @return list<list<string>> the fields of each reply
      */
-    private function exchangeAll(array $requests, float $extraWait = 0.0, ?callable $first = null): array
+    private function exchangeAll(array $requests, float $extraWait = 0.0, bool $hello = false): array
     {
         if (!is_resource($this->socket)) {
             $this->disconnect();
             throw new ProtocolException('not connected');
         }
         $frames = '';
-        $sent = [];
+        $ids = [];
         foreach ($requests as [$op, $fields]) {
             $id = $this->nextRequestId();
             $frame = Protocol::encodeRequest($op, $id, $fields);
@@ -646,62 +697,64 @@ final class SessionHandler implements \SessionHandlerInterface, \SessionUpdateTi
                 ));
             }
             $frames .= $frame;
-            $sent[] = [$op, $id];
+            $ids[] = $id;
         }
+        $last = count($ids) - 1;
+        $limit = $this->replyLimit();
         $seconds = $this->options->timeout + $extraWait;
         $deadline = microtime(true) + $seconds;
         $this->inFlight = true;
+        self::captureIoErrors();
         try {
-            $this->writeAll($frames, $deadline);
-        } catch (ProtocolException $e) {
-            $this->disconnect();
-            throw $e;
-        }
-        $replies = [];
-        foreach ($sent as $i => [$op, $id]) {
-            $pending = $i < count($sent) - 1;
             try {
-                $length = unpack('N', $this->readExactly(4, $deadline))[1];
-                if ($length < Protocol::REPLY_HEADER_SIZE || $length > $this->replyLimit()) {
-                    throw new ProtocolException(sprintf('malformed reply: frame length %d', $length));
-                }
-                [$status, $replyId, $reply] = Protocol::decodeReply($this->readExactly($length, $deadline));
-                $this->inFlight = $pending;
-            } catch (TimeoutException $e) {
-                $this->disconnect();
-                throw new TimeoutException(sprintf('%s after %s s', $e->getMessage(), round($seconds, 3)), 0, $e);
+                $this->writeAll($frames, $deadline);
             } catch (ProtocolException $e) {
                 $this->disconnect();
                 throw $e;
             }
-            if ($replyId !== $id) {
-                $this->disconnect();
-                if ($replyId === 0 && $status !== Protocol::OK) {
-                    throw new ErrorReplyException($status, $reply[0] ?? '', 0);
-                }
-                throw new StaleReplyException(sprintf(
-                    'stale reply: the %s reply carries request id %d instead of %d',
-                    Protocol::opName($op),
-                    $replyId,
-                    $id,
-                ));
-            }
-            if ($status !== Protocol::OK) {
-                // Replies still due would be stale for the next exchange.
-                if ($pending || Protocol::closesConnection($status)) {
-                    $this->disconnect();
-                }
-                throw new ErrorReplyException($status, $reply[0] ?? '', $replyId);
-            }
-            if ($i === 0 && $first !== null) {
+            $replies = [];
+            foreach ($ids as $i => $id) {
                 try {
-                    $first($reply);
+                    [$status, $replyId, $reply] = Protocol::decodeReply($this->readFrame($deadline, $limit));
+                    $this->inFlight = $i < $last;
+                } catch (TimeoutException $e) {
+                    $this->disconnect();
+                    throw new TimeoutException(sprintf('%s after %s s', $e->getMessage(), round($seconds, 3)), 0, $e);
                 } catch (ProtocolException $e) {
                     $this->disconnect();
                     throw $e;
                 }
+                if ($replyId !== $id) {
+                    $this->disconnect();
+                    if ($replyId === 0 && $status !== Protocol::OK) {
+                        throw new ErrorReplyException($status, $reply[0] ?? '', 0);
+                    }
+                    throw new StaleReplyException(sprintf(
+                        'stale reply: the %s reply carries request id %d instead of %d',
+                        Protocol::opName($requests[$i][0]),
+                        $replyId,
+                        $id,
+                    ));
+                }
+                if ($status !== Protocol::OK) {
+                    // Replies still due would be stale for the next exchange.
+                    if ($i < $last || Protocol::closesConnection($status)) {
+                        $this->disconnect();
+                    }
+                    throw new ErrorReplyException($status, $reply[0] ?? '', $replyId);
+                }
+                if ($i === 0 && $hello) {
+                    try {
+                        $this->acceptHello($reply);
+                    } catch (ProtocolException $e) {
+                        $this->disconnect();
+                        throw $e;
+                    }
+                }
+                $replies[] = $reply;
             }
-            $replies[] = $reply;
+        } finally {
+            restore_error_handler();
         }
         $this->socketUsed = true;
         return $replies;
@@ -720,36 +773,71 @@ final class SessionHandler implements \SessionHandlerInterface, \SessionUpdateTi
         return max($this->maxFrameSize, Protocol::DEFAULT_MAX_FRAME_SIZE) + self::REPLY_SLACK;
     }
 
-    /** @throws ProtocolException */
+    /**
+     * Writes all of $data, coping with short writes, until $deadline.
+     * Call with captureIoErrors() in effect.
+     *
+     * @throws TimeoutException at the deadline, ProtocolException when the connection fails
+     */
     private function writeAll(string $data, float $deadline): void
     {
         $total = strlen($data);
         $written = 0;
-        while ($written < $total) {
+        do {
             $this->setTimeout($deadline, 'sending the request');
-            $chunk = $written === 0 ? $data : substr($data, $written);
-            $count = $this->io(fn () => fwrite($this->socket, $chunk));
+            $count = fwrite($this->socket, $written === 0 ? $data : substr($data, $written));
             if ($count === false || $count === 0) {
                 if (stream_get_meta_data($this->socket)['timed_out']) {
                     throw new TimeoutException('timed out sending the request');
                 }
-                throw new ProtocolException('cannot send the request: ' . ($this->ioError ?? 'connection closed'));
+                throw new ProtocolException('cannot send the request: ' . (self::$ioError ?? 'connection closed'));
             }
             $written += $count;
-        }
+        } while ($written < $total);
     }
 
     /**
-     * Reads exactly $n bytes, coping with short reads, until $deadline.
+     * Reads one reply frame until $deadline and returns its payload (the
+     * bytes after the length prefix). Usually that takes two fread() calls
+     * and no more: PHP's socket stream reads up to 8 KiB at a time into its
+     * buffer, so once the length is read the payload is mostly there already;
+     * short reads go to readRest(). Call with captureIoErrors() in effect.
      *
+     * @throws ProtocolException for a length below a reply header or above $limit,
+     *                           on EOF or a read error; TimeoutException at the deadline
+     */
+    private function readFrame(float $deadline, int $limit): string
+    {
+        $this->setTimeout($deadline, 'waiting for the reply');
+        $header = fread($this->socket, 4);
+        if (!is_string($header) || strlen($header) !== 4) {
+            $header = $this->readRest($header, 4, $deadline, true);
+        }
+        $length = unpack('N', $header)[1];
+        if ($length < Protocol::REPLY_HEADER_SIZE || $length > $limit) {
+            throw new ProtocolException(sprintf('malformed reply: frame length %d', $length));
+        }
+        $this->setTimeout($deadline, 'waiting for the reply');
+        $payload = fread($this->socket, $length < self::READ_CHUNK ? $length : self::READ_CHUNK);
+        if (!is_string($payload) || strlen($payload) !== $length) {
+            $payload = $this->readRest($payload, $length, $deadline, false);
+        }
+        return $payload;
+    }
+
+    /**
+     * Completes a read of $n bytes that fread() answered with $first (short,
+     * empty or false), reading on until $deadline.
+     *
+     * @param string|false $first
+     * @param bool         $frameStart whether these are a frame's first bytes (for the error message)
      * @throws ProtocolException on EOF or a read error, TimeoutException at the deadline
      */
-    private function readExactly(int $n, float $deadline): string
+    private function readRest(string|false $first, int $n, float $deadline, bool $frameStart): string
     {
+        $chunk = $first;
         $buffer = '';
-        while (($missing = $n - strlen($buffer)) > 0) {
-            $this->setTimeout($deadline, 'waiting for the reply');
-            $chunk = $this->io(fn () => fread($this->socket, min($missing, self::READ_CHUNK)));
+        while (true) {
             if ($chunk === false || $chunk === '') {
                 $meta = stream_get_meta_data($this->socket);
                 if ($meta['timed_out']) {
@@ -758,18 +846,28 @@ final class SessionHandler implements \SessionHandlerInterface, \SessionUpdateTi
                 if ($meta['eof'] || $chunk === false) {
                     throw new ProtocolException(sprintf(
                         'the daemon closed the connection%s%s',
-                        $buffer === '' && $n === 4 ? '' : ' in the middle of a reply',
-                        $this->ioError !== null ? ' (' . $this->ioError . ')' : '',
+                        $frameStart && $buffer === '' ? '' : ' in the middle of a reply',
+                        self::$ioError !== null ? ' (' . self::$ioError . ')' : '',
                     ));
                 }
-                continue;
+            } else {
+                $buffer .= $chunk;
             }
-            $buffer .= $chunk;
+            $missing = $n - strlen($buffer);
+            if ($missing === 0) {
+                return $buffer;
+            }
+            $this->setTimeout($deadline, 'waiting for the reply');
+            $chunk = fread($this->socket, $missing < self::READ_CHUNK ? $missing : self::READ_CHUNK);
         }
-        return $buffer;
     }
 
-    /** Sets the socket's timeout to the time left until $deadline. */
+    /**
+     * Sets the socket's timeout to the time left until $deadline, so that the
+     * next stream call waits no longer.
+     *
+     * @throws TimeoutException when no time is left
+     */
     private function setTimeout(float $deadline, string $doing): void
     {
         $left = $deadline - microtime(true);
@@ -777,37 +875,35 @@ final class SessionHandler implements \SessionHandlerInterface, \SessionUpdateTi
             throw new TimeoutException('timed out ' . $doing);
         }
         $seconds = (int) $left;
-        $microseconds = max(1, min(999999, (int) (($left - $seconds) * 1e6)));
-        stream_set_timeout($this->socket, $seconds, $microseconds);
+        $microseconds = (int) (($left - $seconds) * 1e6);
+        stream_set_timeout(
+            $this->socket,
+            $seconds,
+            $microseconds < 1 ? 1 : ($microseconds > 999999 ? 999999 : $microseconds),
+        );
     }
 
     /**
-     * Calls a stream function, capturing the PHP warning or notice it may raise
-     * (connection refused, broken pipe, reset by peer) in $ioError instead of
-     * letting it reach the user's error handler.
-     *
-     * @template T
-     * @param callable(): T $call
-     * @return T
+     * Installs the error handler that keeps the PHP warnings and notices of
+     * stream functions (connection refused, broken pipe, reset by peer) from
+     * the user's error handler, recording the last one in self::$ioError.
+     * Every call is paired with restore_error_handler() in a `finally`.
      */
-    private function io(callable $call): mixed
+    private static function captureIoErrors(): void
     {
-        $this->ioError = null;
-        set_error_handler(function (int $level, string $message): bool {
-            $this->ioError = (string) preg_replace('/^\w+\(\): /', '', $message);
+        self::$ioError = null;
+        // One closure per process; static, so that it holds no handler alive.
+        set_error_handler(self::$ioErrorHandler ??= static function (int $level, string $message): bool {
+            self::$ioError = (string) preg_replace('/^\w+\(\): /', '', $message);
             return true;
         });
-        try {
-            return $call();
-        } finally {
-            restore_error_handler();
-        }
     }
 
     /**
      * @param list<string> $fields
-     * @return list<string> the first $count fields
-     * @throws ProtocolException when the reply has fewer (more are newer fields, ignored)
+     * @return list<string> $fields, to destructure: its first $count are the
+     *                      fields expected, any more are newer fields, ignored
+     * @throws ProtocolException when the reply has fewer
      */
     private function expectFields(array $fields, int $count, string $op): array
     {
@@ -819,12 +915,15 @@ final class SessionHandler implements \SessionHandlerInterface, \SessionUpdateTi
                 $count,
             ));
         }
-        return array_slice($fields, 0, $count);
+        return $fields;
     }
 
     /** @throws ProtocolException unless $value is a decimal integer */
     private function parseInt(string $value, string $name): int
     {
+        if (strlen($value) <= 18 && (string) (int) $value === $value) {
+            return (int) $value; // the usual, canonical form, without the regular expression
+        }
         if (preg_match('/^-?[0-9]{1,18}$/D', $value) !== 1) {
             throw new ProtocolException(sprintf('malformed reply: %s is not a number', $name));
         }

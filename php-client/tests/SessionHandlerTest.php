@@ -316,6 +316,40 @@ final class SessionHandlerTest extends TestCase
         );
     }
 
+    public function testRepliesArrivingAByteAtATimeArePutTogether(): void
+    {
+        $daemon = $this->daemon(['rules' => [
+            ['op' => Protocol::OP_HELLO, 'action' => 'trickle'],
+            ['op' => Protocol::OP_WRITE, 'action' => 'trickle'],
+            ['op' => Protocol::OP_HELLO, 'action' => 'trickle', 'bytes' => 3],
+            ['op' => Protocol::OP_READ, 'action' => 'trickle', 'bytes' => 3],
+        ]]);
+        $handler = $this->handler($daemon);
+        $data = "a|s:40:\"" . str_repeat("\0\xff", 20) . "\";";
+
+        $this->assertQuiet(true, fn () => $handler->open('', 'PHPSESSID'));
+        $this->assertQuiet(true, fn () => $handler->write(self::ID, $data));
+        $this->assertQuiet(true, fn () => $handler->close());
+        $this->assertQuiet(true, fn () => $handler->open('', 'PHPSESSID'));
+        $this->assertQuiet($data, fn () => $handler->read(self::ID));
+        $this->assertQuiet(true, fn () => $handler->close());
+
+        $this->assertSame(['HELLO@1', 'WRITE@1', 'HELLO@1', 'READ@1', 'CLOSE@1'], $daemon->trace());
+    }
+
+    public function testReplyTricklingPastTheTimeoutFailsAtTheDeadline(): void
+    {
+        // 34 bytes 0.05 s apart: each read is short, the whole reply would take 1.65 s.
+        $daemon = $this->daemon(['rules' => [['op' => Protocol::OP_READ, 'action' => 'trickle', 'pause' => 0.05]]]);
+        $handler = $this->handler($daemon, ['timeout' => 0.3]);
+        $this->assertQuiet(true, fn () => $handler->open('', 'PHPSESSID'));
+
+        $start = microtime(true);
+        $this->assertFailsWithWarning(fn () => $handler->read(self::ID), ['timed out waiting for the reply after 0.3 s']);
+
+        $this->assertLessThan(1.0, microtime(true) - $start);
+    }
+
     public function testGarbageFrameLengthIsAProtocolError(): void
     {
         $daemon = $this->daemon(['rules' => [

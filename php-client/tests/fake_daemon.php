@@ -14,15 +14,19 @@
  *
  * Script keys: rules (list), secret (HELLO must carry it), max_frame_size,
  * gc_deleted (GC's answer), status (STATUS's object). Rule keys:
- *   action  auto | reply | error | stale | silent | close | half | raw
+ *   action  auto | reply | error | stale | silent | close | half | raw | trickle
  *   op      only apply to this operation code (else answer auto, keep the rule)
  *   status, fields, fields_b64   for reply: the reply (default OK, no fields)
  *   id, id_delta                 for reply/error/stale: the reply's request id
  *   message                      for error: the message; the connection closes
  *                                for the codes that close it unless keep_open
  *   then    for stale: "auto" also sends the real reply; for half/raw: "close"
- *   bytes   for half: how many bytes of the auto reply frame to send
+ *   bytes   for half: how many bytes of the auto reply frame to send; for
+ *           trickle: the size of each piece (default 1)
+ *   pause   for trickle: seconds between pieces (default 0.001)
  *   data_b64 for raw: the bytes to send
+ * trickle sends the auto reply frame in pieces, a pause apart, so that the
+ * client gets it in many short reads.
  */
 
 declare(strict_types=1);
@@ -238,6 +242,21 @@ function handleFrame(int $key, string $payload): void
             return;
         case 'close':
             drop($key);
+            return;
+        case 'trickle':
+            [$status, $reply, $close] = auto($key, $op, $fields);
+            $pause = (int) (($rule['pause'] ?? 0.001) * 1e6);
+            foreach (str_split(frame($status, $id, $reply), max(1, (int) ($rule['bytes'] ?? 1))) as $i => $piece) {
+                if ($i > 0) {
+                    usleep($pause);
+                }
+                if (!isset($conns[$key]) || @fwrite($conns[$key]['stream'], $piece) !== strlen($piece)) {
+                    return; // the client gave up
+                }
+            }
+            if ($close) {
+                drop($key);
+            }
             return;
         case 'half':
         case 'raw':
