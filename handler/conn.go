@@ -38,8 +38,9 @@ type session struct {
 	inRequest  bool // from HELLO until the session is written or closed
 	name, addr string
 	lockedID   string
-	release    func() // of the in-memory lock
-	token      string // of the store's lock, with ClusterLocks
+	release    func(Heir) // of the in-memory lock
+	token      string     // of the store's lock, with ClusterLocks
+	chain      int        // holders before this one that passed the store's lock on
 	// last is the session as READ returned it or WRITE stored it, for short_circuit.
 	last *snapshot
 }

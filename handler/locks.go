@@ -8,22 +8,39 @@ import (
 // LockTable grants exclusive use of session ids within one process: one entry per id
 // that is held or awaited. Waiters are woken when the holder releases, never by
 // polling. (Exclusion across daemons is the store's lock in PostgreSQL, see docs/LOCKING.md.)
+//
+// A holder may leave the next holder an Heir: the store's lock on the session, still
+// held, so that the next request of this host skips releasing and taking it again. An
+// heir nobody claims (the waiters gave up) is passed to Orphaned.
 type LockTable struct {
 	mu sync.Mutex
 	m  map[string]*lockEntry
+	// Orphaned, when set, is called in a goroutine of its own with an heir that no
+	// holder claimed; it must release the store's lock.
+	Orphaned func(id string, h Heir)
+}
+
+// An Heir is what a lock's holder leaves to the next one: the token of the store's
+// lock, which stays held, and how many holders in a row have passed it on. The zero
+// Heir leaves nothing.
+type Heir struct {
+	Token string
+	Chain int
 }
 
 type lockEntry struct {
 	token chan struct{} // holds one value while the lock is held
 	refs  int           // holder and waiters; the entry is dropped at zero
+	heir  Heir          // left by the last holder, for the next
 }
 
 // NewLockTable returns an empty lock table.
 func NewLockTable() *LockTable { return &LockTable{m: make(map[string]*lockEntry)} }
 
 // Lock blocks until id is free or ctx ends; it then returns ctx's error and holds
-// nothing. Calling the returned release function ends the lock; later calls do nothing.
-func (t *LockTable) Lock(ctx context.Context, id string) (func(), error) {
+// nothing. It returns what the last holder left. Calling the returned release function
+// ends the lock, leaving its argument to the next holder; later calls do nothing.
+func (t *LockTable) Lock(ctx context.Context, id string) (func(Heir), Heir, error) {
 	t.mu.Lock()
 	e := t.m[id]
 	if e == nil {
@@ -35,15 +52,32 @@ func (t *LockTable) Lock(ctx context.Context, id string) (func(), error) {
 
 	select {
 	case e.token <- struct{}{}:
-		return t.releaser(id, e), nil
+		return t.releaser(id, e), t.claim(e), nil
 	case <-ctx.Done():
 		t.unref(id, e)
-		return nil, ctx.Err()
+		return nil, Heir{}, ctx.Err()
 	}
 }
 
-// TryLock takes the lock on id if it is free, without waiting.
-func (t *LockTable) TryLock(id string) (release func(), ok bool) {
+// claim takes the heir the last holder left.
+func (t *LockTable) claim(e *lockEntry) Heir {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	h := e.heir
+	e.heir = Heir{}
+	return h
+}
+
+// Waiting reports whether requests wait for id's lock.
+func (t *LockTable) Waiting(id string) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	e := t.m[id]
+	return e != nil && e.refs > 1
+}
+
+// TryLock takes the lock on id if it is free, without waiting, as Lock does.
+func (t *LockTable) TryLock(id string) (release func(Heir), inherited Heir, ok bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	e := t.m[id]
@@ -54,19 +88,23 @@ func (t *LockTable) TryLock(id string) (release func(), ok bool) {
 	select {
 	case e.token <- struct{}{}:
 		e.refs++
-		return t.releaser(id, e), true
+		inherited, e.heir = e.heir, Heir{}
+		return t.releaser(id, e), inherited, true
 	default:
 		if e.refs == 0 {
 			delete(t.m, id)
 		}
-		return nil, false
+		return nil, Heir{}, false
 	}
 }
 
-func (t *LockTable) releaser(id string, e *lockEntry) func() {
+func (t *LockTable) releaser(id string, e *lockEntry) func(Heir) {
 	var once sync.Once
-	return func() {
+	return func(h Heir) {
 		once.Do(func() {
+			t.mu.Lock()
+			e.heir = h
+			t.mu.Unlock()
 			<-e.token
 			t.unref(id, e)
 		})
@@ -76,10 +114,15 @@ func (t *LockTable) releaser(id string, e *lockEntry) func() {
 func (t *LockTable) unref(id string, e *lockEntry) {
 	t.mu.Lock()
 	e.refs--
+	var orphan Heir
 	if e.refs == 0 {
 		delete(t.m, id)
+		orphan, e.heir = e.heir, Heir{}
 	}
 	t.mu.Unlock()
+	if orphan.Token != "" && t.Orphaned != nil {
+		go t.Orphaned(id, orphan)
+	}
 }
 
 // Len returns how many ids are held or awaited.

@@ -124,7 +124,7 @@ func (c *conn) dispatch(ctx context.Context, req Request) ([][]byte, error) {
 			return nil, nil
 		}
 		err := c.srv.store.Touch(ctx, id, c.name, c.addr, c.heldToken(id))
-		c.lockEnded(id, err)
+		c.lockEnded(id, err, false)
 		if err == nil {
 			c.inRequest = false
 		}
@@ -234,14 +234,15 @@ func (c *conn) lockAndRead(ctx context.Context, id string) (*pgsess.Session, err
 	}
 	if c.lockedID != id {
 		c.unlock()
-		release, ok := c.srv.table.TryLock(id)
+		release, heir, ok := c.srv.table.TryLock(id)
 		if !ok {
 			var err error
-			if release, err = c.srv.table.Lock(wait(), id); err != nil {
+			if release, heir, err = c.srv.table.Lock(wait(), id); err != nil {
 				return nil, timedOut(err)
 			}
 		}
 		c.release, c.lockedID = release, id
+		c.token, c.chain = heir.Token, heir.Chain // the store's lock, when the last holder left it
 	}
 	if !c.srv.config().ClusterLocks {
 		return c.srv.store.Read(ctx, id)
@@ -274,15 +275,31 @@ func (c *conn) heldToken(id string) string {
 
 // lockEnded releases id's lock after a WRITE or UPDATE_TIMESTAMP, which PHP follows
 // with CLOSE. Under a store lock the statement itself ended it, unless it failed for
-// another reason than losing it: then unlock ends it.
-func (c *conn) lockEnded(id string, err error) {
+// another reason than losing it: then unlock ends it; or it kept it (a WRITE with
+// Keep): then it goes to the next request of this host waiting for the session.
+func (c *conn) lockEnded(id string, err error, kept bool) {
 	if c.lockedID != id {
+		return
+	}
+	if err == nil && kept {
+		c.release(Heir{Token: c.token, Chain: c.chain + 1})
+		c.release, c.lockedID, c.token, c.chain = nil, "", "", 0
 		return
 	}
 	if err == nil || errors.Is(err, pgsess.ErrLeaseLost) {
 		c.token = ""
 	}
 	c.unlock()
+}
+
+// maxChain bounds how many requests in a row pass the store's lock on to the next
+// request of the host, so that requests of other hosts waiting for it get their turn.
+const maxChain = 8
+
+// keepLock tells a WRITE of id to keep the store's lock for the next request of this
+// host, because one is waiting for it.
+func (c *conn) keepLock(id string) bool {
+	return c.heldToken(id) != "" && c.chain < maxChain && c.srv.table.Waiting(id)
 }
 
 // skipWrite ends a WRITE or UPDATE_TIMESTAMP that short_circuit leaves out: like a
@@ -306,9 +323,9 @@ func (c *conn) unlock() {
 		c.token = ""
 	}
 	if c.release != nil {
-		c.release()
+		c.release(Heir{})
 	}
-	c.release, c.lockedID = nil, ""
+	c.release, c.lockedID, c.chain = nil, "", 0
 }
 
 // leaseErr turns pgsess.ErrLeaseLost into its status.
@@ -336,8 +353,10 @@ func (c *conn) write(ctx context.Context, id string, f [][]byte) error {
 		return nil
 	}
 	data := bytes.Clone(f[0])
-	err := c.srv.store.Write(ctx, pgsess.Write{ID: id, Name: c.name, Data: data, Meta: meta, Addr: c.addr, Token: c.heldToken(id)})
-	c.lockEnded(id, err)
+	keep := c.keepLock(id)
+	err := c.srv.store.Write(ctx, pgsess.Write{ID: id, Name: c.name, Data: data, Meta: meta, Addr: c.addr,
+		Token: c.heldToken(id), Keep: keep})
+	c.lockEnded(id, err, keep)
 	if err == nil {
 		c.last = &snapshot{id: id, data: data, meta: meta}
 		c.inRequest = false // PHP closes the session next; the client may not say so

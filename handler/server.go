@@ -96,6 +96,14 @@ func New(cfg Config, store Store) *Server {
 		conns:     make(map[*conn]struct{}),
 		done:      make(chan struct{}),
 	}
+	t.Orphaned = func(id string, h Heir) {
+		// The requests that waited for a lock left to them gave up meanwhile.
+		ctx, cancel := context.WithTimeout(context.Background(), s.config().FrameTimeout)
+		defer cancel()
+		if err := store.Release(ctx, id, h.Token); err != nil {
+			s.log.Warn().Err(err).Msg("releasing a session lock that no request claimed failed")
+		}
+	}
 	s.cfg.Store(&cfg)
 	return s
 }

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/phpsessd/phpsessd/handler"
 	"github.com/phpsessd/phpsessd/internal/testenv"
 	"github.com/phpsessd/phpsessd/pgsess"
@@ -39,15 +40,23 @@ func newEnv(t *testing.T, cfg handler.Config) *env {
 	return newEnvOn(t, cfg, testenv.SharedPG(t).NewDatabase(t))
 }
 
-// newEnvOn is newEnv on an existing database, as a second daemon sharing it.
+// newEnvOn is newEnv on an existing database, as a second daemon sharing it. With
+// ClusterLocks, its store holds leases.
 func newEnvOn(t *testing.T, cfg handler.Config, dsn string) *env {
 	t.Helper()
+	return newEnvLocking(t, cfg, dsn, false)
+}
+
+// newEnvLocking is newEnvOn, with advisory locks instead of leases when advisory is set.
+func newEnvLocking(t *testing.T, cfg handler.Config, dsn string, advisory bool) *env {
+	t.Helper()
 	var lease time.Duration
-	if cfg.ClusterLocks {
+	if cfg.ClusterLocks && !advisory {
 		lease = 15 * time.Second
 	}
 	store, err := pgsess.Open(pgsess.Options{DSNs: []string{dsn}, CreateTable: true, Lease: lease,
-		MaxLifetime: 1440 * time.Second, SynchronousCommit: true, Logger: zerolog.Nop()})
+		AdvisoryLocks: cfg.ClusterLocks && advisory,
+		MaxLifetime:   1440 * time.Second, SynchronousCommit: true, Logger: zerolog.Nop()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -310,6 +319,36 @@ func TestClusterLocksSerialiseIncrementsAcrossTwoDaemons(t *testing.T) {
 	a := newEnv(t, cfg)
 	b := newEnvOn(t, cfg, a.dsn)
 	increments(t, []*env{a, b}, 4)
+}
+
+func TestAdvisoryClusterLocksSerialiseIncrementsAcrossTwoDaemonsAndEndWithTheirRequests(t *testing.T) {
+	// 8 clients per daemon on 4 sessions: requests of one host wait for each other, so
+	// WRITEs pass the database lock on to the next request of the host.
+	cfg := handler.Config{Locking: true, ClusterLocks: true}
+	a := newEnvLocking(t, cfg, testenv.SharedPG(t).NewDatabase(t), true)
+	b := newEnvLocking(t, cfg, a.dsn, true)
+	increments(t, []*env{a, b}, 4)
+	conn, err := pgx.Connect(context.Background(), a.dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	// Locks left to a waiter that gave up are released in the background.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		var held int
+		if err := conn.QueryRow(context.Background(), `SELECT count(*) FROM pg_locks
+			WHERE locktype = 'advisory' AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`).Scan(&held); err != nil {
+			t.Fatal(err)
+		}
+		if held == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d advisory locks still held after every request ended", held)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // increments runs 16 clients spread over the daemons, each incrementing sessions

@@ -78,6 +78,7 @@ type lockJob struct {
 	take  bool
 	gen   uint64
 	write *writeRow
+	keep  bool // after the write, keep holding the lock
 	sql   string
 	args  []any
 	// solo makes the write run without others in its transaction, after the write of
@@ -212,7 +213,13 @@ type lockBatch struct {
 
 // ending returns the jobs whose lock the batch releases.
 func (b *lockBatch) ending() []*lockJob {
-	return append(append(append([]*lockJob{}, b.writes...), b.others...), b.releases...)
+	var jobs []*lockJob
+	for _, j := range b.writes {
+		if !j.keep {
+			jobs = append(jobs, j)
+		}
+	}
+	return append(append(jobs, b.others...), b.releases...)
 }
 
 // Where a batch failed.
@@ -269,10 +276,10 @@ func (lc *lockConn) send(jobs []*lockJob) {
 		lc.pending = append(lc.pending, b.writes[1:]...)
 		b.writes = b.writes[:1]
 	}
-	ending := b.ending()
-	if len(b.takes)+len(ending) == 0 {
+	if len(b.takes)+len(b.writes)+len(b.others)+len(b.releases) == 0 {
 		return
 	}
+	ending := b.ending()
 	st := &lc.s.sql
 	batch := &pgx.Batch{}
 	if len(b.takes) > 0 {
@@ -315,6 +322,11 @@ func (lc *lockConn) send(jobs []*lockJob) {
 	if err == nil {
 		for _, j := range ending {
 			j.done <- lockResult{}
+		}
+		for _, j := range b.writes {
+			if j.keep {
+				j.done <- lockResult{}
+			}
 		}
 		return
 	}
@@ -536,7 +548,8 @@ func (s *Store) lockAdvisory(ctx context.Context, id, token, name, addr string) 
 }
 
 // endAdvisory runs j's work (a write row, or a statement) under token's advisory lock
-// on its connection and then releases the lock; a job without work only releases it.
+// on its connection and then releases the lock, unless j keeps it; a job without work
+// only releases it.
 // A lock whose connection dropped gives ErrLeaseLost and runs nothing. The token holds
 // nothing afterwards, unless the work failed otherwise: then Release still ends the
 // lock.
@@ -551,7 +564,7 @@ func (s *Store) endAdvisory(ctx context.Context, token string, j *lockJob) error
 	}
 	j.name, j.gen = s.lockName(h.id), h.gen
 	r := h.lc.do(ctx, j)
-	if r.err == nil || errors.Is(r.err, ErrLeaseLost) || release {
+	if r.err == nil && !j.keep || errors.Is(r.err, ErrLeaseLost) || release {
 		s.unhold(token)
 	}
 	return r.err

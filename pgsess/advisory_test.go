@@ -208,7 +208,8 @@ func TestConcurrentRequestsOfTwoDaemonsOnSharedSessionsLoseNoIncrement(t *testin
 		t.Error(err)
 	}
 	var held int
-	if err := pgsesstest.Conn(t, dsn).QueryRow(ctx, `SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'`).Scan(&held); err != nil || held != 0 {
+	if err := pgsesstest.Conn(t, dsn).QueryRow(ctx, `SELECT count(*) FROM pg_locks
+		WHERE locktype = 'advisory' AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`).Scan(&held); err != nil || held != 0 {
 		t.Errorf("advisory locks still held after every request ended: %d %v", held, err)
 	}
 	for i := range sessions {
@@ -253,5 +254,29 @@ func TestARefusedWriteFailsOnlyItselfAndItsLockCanStillBeReleased(t *testing.T) 
 	}
 	if sess, err := b.Lock(ctx, "s0", "b1", "", ""); err != nil || len(sess.Data) != 0 {
 		t.Fatalf("the refused write's session after its release: %+v %v", sess, err)
+	}
+}
+
+func TestWriteWithKeepHoldsTheAdvisoryLockForTheNextLockOfTheToken(t *testing.T) {
+	a, b, _ := twoAdvisoryDaemons(t)
+	ctx := context.Background()
+	if _, err := a.Lock(ctx, "s", "a1", "SID", ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Write(ctx, Write{ID: "s", Data: []byte("n|i:1;"), Token: "a1", Keep: true}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Lock(ctx, "s", "b1", "SID", ""); !errors.Is(err, ErrLocked) {
+		t.Fatalf("another daemon while the lock is kept: %v, expected ErrLocked", err)
+	}
+	sess, err := a.Lock(ctx, "s", "a1", "SID", "")
+	if err != nil || string(sess.Data) != "n|i:1;" || sess.Counter != 1 {
+		t.Fatalf("the next holder of the kept lock: %+v %v", sess, err)
+	}
+	if err := a.Write(ctx, Write{ID: "s", Data: []byte("n|i:2;"), Token: "a1"}); err != nil {
+		t.Fatal(err)
+	}
+	if sess, err := b.Lock(ctx, "s", "b1", "SID", ""); err != nil || string(sess.Data) != "n|i:2;" {
+		t.Fatalf("after the write that ended the lock: %+v %v", sess, err)
 	}
 }

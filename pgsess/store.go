@@ -121,6 +121,11 @@ type Write struct {
 	// Token, when set, is the lease the writer holds (see Lock): the write happens only
 	// under it, and ends it.
 	Token string
+	// Keep, with Token, keeps holding the lock after the write, for a next Lock with
+	// the same token (which then only reads), where the lock method allows it
+	// (AdvisoryLocks); otherwise the write ends the lock as usual. Either way a Lock
+	// with the token afterwards holds the session.
+	Keep bool
 }
 
 // ErrLocked is returned by Lock when another owner's live lease holds the session.
@@ -386,7 +391,7 @@ func (s *Store) Write(ctx context.Context, w Write) error {
 		addr: w.Addr, error: w.Error, warning: w.Warning, notice: w.Notice,
 		errMessage: encodeText([]byte(w.ErrMessage)), custom: encodeText([]byte(w.Custom))}
 	if w.Token != "" && s.opts.AdvisoryLocks {
-		return s.endAdvisory(ctx, w.Token, &lockJob{write: row})
+		return s.endAdvisory(ctx, w.Token, &lockJob{write: row, keep: w.Keep})
 	}
 	if w.Token != "" {
 		s.unhold(w.Token)
