@@ -21,11 +21,13 @@ type LockTable struct {
 }
 
 // An Heir is what a lock's holder leaves to the next one: the token of the store's
-// lock, which stays held, and how many holders in a row have passed it on. The zero
-// Heir leaves nothing.
+// lock, which stays held, how many holders in a row have passed it on, and the session
+// as the holder wrote it (under that lock nobody else wrote it since). The zero Heir
+// leaves nothing.
 type Heir struct {
-	Token string
-	Chain int
+	Token   string
+	Chain   int
+	Written *snapshot
 }
 
 type lockEntry struct {

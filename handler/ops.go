@@ -124,7 +124,7 @@ func (c *conn) dispatch(ctx context.Context, req Request) ([][]byte, error) {
 			return nil, nil
 		}
 		err := c.srv.store.Touch(ctx, id, c.name, c.addr, c.heldToken(id))
-		c.lockEnded(id, err, false)
+		c.lockEnded(id, err, nil)
 		if err == nil {
 			c.inRequest = false
 		}
@@ -243,6 +243,11 @@ func (c *conn) lockAndRead(ctx context.Context, id string) (*pgsess.Session, err
 		}
 		c.release, c.lockedID = release, id
 		c.token, c.chain = heir.Token, heir.Chain // the store's lock, when the last holder left it
+		if w := heir.Written; c.token != "" && w != nil && w.id == id {
+			// The last holder wrote this under the lock it left: nobody else can have
+			// written since, so it is what a read would return.
+			return &pgsess.Session{ID: id, Data: w.data, Meta: w.meta}, nil
+		}
 	}
 	if !c.srv.config().ClusterLocks {
 		return c.srv.store.Read(ctx, id)
@@ -276,13 +281,14 @@ func (c *conn) heldToken(id string) string {
 // lockEnded releases id's lock after a WRITE or UPDATE_TIMESTAMP, which PHP follows
 // with CLOSE. Under a store lock the statement itself ended it, unless it failed for
 // another reason than losing it: then unlock ends it; or it kept it (a WRITE with
-// Keep): then it goes to the next request of this host waiting for the session.
-func (c *conn) lockEnded(id string, err error, kept bool) {
+// Keep, which wrote kept): then it goes to the next request of this host waiting for
+// the session, with what was written.
+func (c *conn) lockEnded(id string, err error, kept *snapshot) {
 	if c.lockedID != id {
 		return
 	}
-	if err == nil && kept {
-		c.release(Heir{Token: c.token, Chain: c.chain + 1})
+	if err == nil && kept != nil {
+		c.release(Heir{Token: c.token, Chain: c.chain + 1, Written: kept})
 		c.release, c.lockedID, c.token, c.chain = nil, "", "", 0
 		return
 	}
@@ -299,7 +305,7 @@ const maxChain = 8
 // keepLock tells a WRITE of id to keep the store's lock for the next request of this
 // host, because one is waiting for it.
 func (c *conn) keepLock(id string) bool {
-	return c.heldToken(id) != "" && c.chain < maxChain && c.srv.table.Waiting(id)
+	return c.heldToken(id) != "" && c.chain < maxChain && c.srv.store.KeepsLocks() && c.srv.table.Waiting(id)
 }
 
 // skipWrite ends a WRITE or UPDATE_TIMESTAMP that short_circuit leaves out: like a
@@ -352,13 +358,17 @@ func (c *conn) write(ctx context.Context, id string, f [][]byte) error {
 		c.skipWrite(id)
 		return nil
 	}
-	data := bytes.Clone(f[0])
+	written := &snapshot{id: id, data: bytes.Clone(f[0]), meta: meta}
 	keep := c.keepLock(id)
-	err := c.srv.store.Write(ctx, pgsess.Write{ID: id, Name: c.name, Data: data, Meta: meta, Addr: c.addr,
+	err := c.srv.store.Write(ctx, pgsess.Write{ID: id, Name: c.name, Data: written.data, Meta: meta, Addr: c.addr,
 		Token: c.heldToken(id), Keep: keep})
-	c.lockEnded(id, err, keep)
+	var kept *snapshot
+	if keep {
+		kept = written
+	}
+	c.lockEnded(id, err, kept)
 	if err == nil {
-		c.last = &snapshot{id: id, data: data, meta: meta}
+		c.last = written
 		c.inRequest = false // PHP closes the session next; the client may not say so
 	}
 	return leaseErr(err)

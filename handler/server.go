@@ -33,6 +33,8 @@ type Store interface {
 	Touch(ctx context.Context, id, name, addr, token string) error
 	Lock(ctx context.Context, id, token, name, addr string) (*pgsess.Session, error)
 	Release(ctx context.Context, id, token string) error
+	// KeepsLocks reports whether Write with Keep keeps holding the lock.
+	KeepsLocks() bool
 	NewToken() string
 	Destroy(ctx context.Context, id string) error
 	Exists(ctx context.Context, id string) (bool, error)

@@ -121,10 +121,9 @@ type Write struct {
 	// Token, when set, is the lease the writer holds (see Lock): the write happens only
 	// under it, and ends it.
 	Token string
-	// Keep, with Token, keeps holding the lock after the write, for a next Lock with
-	// the same token (which then only reads), where the lock method allows it
-	// (AdvisoryLocks); otherwise the write ends the lock as usual. Either way a Lock
-	// with the token afterwards holds the session.
+	// Keep, with Token, keeps holding the lock after the write, for a next Lock or
+	// Write with the same token, where the lock method allows it (KeepsLocks);
+	// otherwise the write ends the lock as usual.
 	Keep bool
 }
 
@@ -442,6 +441,9 @@ func isUniqueViolation(err error) bool {
 	var pgErr *pgconn.PgError
 	return errors.As(err, &pgErr) && pgErr.Code == "23505"
 }
+
+// KeepsLocks reports whether Write with Keep keeps holding the lock (AdvisoryLocks).
+func (s *Store) KeepsLocks() bool { return s.opts.AdvisoryLocks }
 
 // Touch refreshes sess_modified, sess_expire, sess_addr_modified and the counter
 // without changing data or meta (PHP's lazy_write). A missing row is created empty, as
