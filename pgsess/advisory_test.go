@@ -14,17 +14,8 @@ import (
 	"github.com/phpsessd/phpsessd/pgsess/pgsesstest"
 )
 
-// twoAdvisoryDaemons opens two stores with advisory locks on one fresh database.
-func twoAdvisoryDaemons(t *testing.T) (a, b *Store, dsn string) {
-	t.Helper()
-	dsn = testenv.SharedPG(t).NewDatabase(t)
-	a = openStore(t, dsn, Options{CreateTable: true, AdvisoryLocks: true})
-	b = openStore(t, dsn, Options{CreateTable: true, AdvisoryLocks: true})
-	return a, b, dsn
-}
-
 func TestAdvisoryLockExcludesAnotherDaemonUntilTheWriteEndsIt(t *testing.T) {
-	a, b, _ := twoAdvisoryDaemons(t)
+	a, b, _ := twoDaemons(t, Options{AdvisoryLocks: true})
 	ctx := context.Background()
 	sess, err := a.Lock(ctx, "s", "a1", "SID", "192.0.2.1")
 	if err != nil || sess.Counter != 0 || len(sess.Data) != 0 || sess.AddrCreated != "192.0.2.1" {
@@ -59,7 +50,7 @@ func TestAdvisoryLockExcludesAnotherDaemonUntilTheWriteEndsIt(t *testing.T) {
 }
 
 func TestAdvisoryLocksOfAClosedStoreEndAtOnce(t *testing.T) {
-	a, b, _ := twoAdvisoryDaemons(t)
+	a, b, _ := twoDaemons(t, Options{AdvisoryLocks: true})
 	ctx := context.Background()
 	if _, err := a.Lock(ctx, "s", "a1", "", ""); err != nil {
 		t.Fatal(err)
@@ -87,7 +78,7 @@ func lockWithin(t *testing.T, s *Store, id, token string, d time.Duration) {
 }
 
 func TestWriteAfterTheLockConnectionDroppedWritesNothing(t *testing.T) {
-	a, b, dsn := twoAdvisoryDaemons(t)
+	a, b, dsn := twoDaemons(t, Options{AdvisoryLocks: true})
 	ctx := context.Background()
 	if err := a.Write(ctx, Write{ID: "s", Data: []byte("old")}); err != nil {
 		t.Fatal(err)
@@ -119,7 +110,7 @@ func TestWriteAfterTheLockConnectionDroppedWritesNothing(t *testing.T) {
 }
 
 func TestTouchUnderAnAdvisoryLockCreatesAMissingRowAndEndsTheLock(t *testing.T) {
-	a, b, _ := twoAdvisoryDaemons(t)
+	a, b, _ := twoDaemons(t, Options{AdvisoryLocks: true})
 	ctx := context.Background()
 	if _, err := a.Lock(ctx, "s", "a1", "SID", "192.0.2.7"); err != nil {
 		t.Fatal(err)
@@ -173,7 +164,7 @@ func increment(ctx context.Context, s *Store, id, token, addr string) error {
 }
 
 func TestConcurrentRequestsOfTwoDaemonsOnSharedSessionsLoseNoIncrement(t *testing.T) {
-	a, b, dsn := twoAdvisoryDaemons(t)
+	a, b, dsn := twoDaemons(t, Options{AdvisoryLocks: true})
 	ctx := context.Background()
 	const workers, rounds, sessions = 16, 25, 4
 	// Within one daemon the handler's lock table keeps two requests of one session
@@ -222,7 +213,7 @@ func TestConcurrentRequestsOfTwoDaemonsOnSharedSessionsLoseNoIncrement(t *testin
 }
 
 func TestARefusedWriteFailsOnlyItselfAndItsLockCanStillBeReleased(t *testing.T) {
-	a, b, _ := twoAdvisoryDaemons(t)
+	a, b, _ := twoDaemons(t, Options{AdvisoryLocks: true})
 	ctx := context.Background()
 	// Writes of several sessions at once, so that they share batches; one carries an
 	// address PostgreSQL refuses (a NUL byte in text).
@@ -258,7 +249,7 @@ func TestARefusedWriteFailsOnlyItselfAndItsLockCanStillBeReleased(t *testing.T) 
 }
 
 func TestWriteWithKeepHoldsTheAdvisoryLockForTheNextLockOfTheToken(t *testing.T) {
-	a, b, _ := twoAdvisoryDaemons(t)
+	a, b, _ := twoDaemons(t, Options{AdvisoryLocks: true})
 	ctx := context.Background()
 	if _, err := a.Lock(ctx, "s", "a1", "SID", ""); err != nil {
 		t.Fatal(err)

@@ -11,17 +11,18 @@ import (
 	"github.com/phpsessd/phpsessd/pgsess/pgsesstest"
 )
 
-// twoDaemons opens two stores with leases on one fresh database.
-func twoDaemons(t *testing.T, lease time.Duration) (a, b *Store, dsn string) {
+// twoDaemons opens two stores with o (and CreateTable) on one fresh database.
+func twoDaemons(t *testing.T, o Options) (a, b *Store, dsn string) {
 	t.Helper()
 	dsn = testenv.SharedPG(t).NewDatabase(t)
-	a = openStore(t, dsn, Options{CreateTable: true, Lease: lease})
-	b = openStore(t, dsn, Options{CreateTable: true, Lease: lease})
+	o.CreateTable = true
+	a = openStore(t, dsn, o)
+	b = openStore(t, dsn, o)
 	return a, b, dsn
 }
 
 func TestLeaseExcludesAnotherDaemonUntilTheWriteEndsIt(t *testing.T) {
-	a, b, _ := twoDaemons(t, 15*time.Second)
+	a, b, _ := twoDaemons(t, Options{Lease: 15 * time.Second})
 	ctx := context.Background()
 	sess, err := a.Lock(ctx, "s", "a1", "SID", "192.0.2.1")
 	if err != nil || sess.Counter != 0 || len(sess.Data) != 0 {
@@ -43,7 +44,7 @@ func TestLeaseExcludesAnotherDaemonUntilTheWriteEndsIt(t *testing.T) {
 }
 
 func TestLeaseOfADaemonThatStoppedEndsAfterTheLeaseTime(t *testing.T) {
-	a, b, _ := twoDaemons(t, 3*time.Second)
+	a, b, _ := twoDaemons(t, Options{Lease: 3 * time.Second})
 	ctx := context.Background()
 	if _, err := a.Lock(ctx, "s", "a1", "", ""); err != nil {
 		t.Fatal(err)
@@ -67,7 +68,7 @@ func TestLeaseOfADaemonThatStoppedEndsAfterTheLeaseTime(t *testing.T) {
 }
 
 func TestWriteUnderALostLeaseWritesNothing(t *testing.T) {
-	a, b, dsn := twoDaemons(t, 15*time.Second)
+	a, b, dsn := twoDaemons(t, Options{Lease: 15 * time.Second})
 	ctx := context.Background()
 	a.Lock(ctx, "s", "a1", "", "")
 	// The lease expires (as if a's daemon had stalled) and b takes it.
@@ -87,7 +88,7 @@ func TestWriteUnderALostLeaseWritesNothing(t *testing.T) {
 }
 
 func TestGCSparesLockedRows(t *testing.T) {
-	a, _, dsn := twoDaemons(t, 15*time.Second)
+	a, _, dsn := twoDaemons(t, Options{Lease: 15 * time.Second})
 	ctx := context.Background()
 	a.Lock(ctx, "locked", "a1", "", "")
 	pgsesstest.Conn(t, dsn).Exec(ctx, "INSERT INTO php_session (sess_id, sess_expire) VALUES ('free', 1); UPDATE php_session SET sess_expire = 1")
@@ -141,7 +142,7 @@ func TestRestartedDaemonReleasesItsPreviousRunsLeasesOnly(t *testing.T) {
 }
 
 func TestOnlyOneDaemonCollectsGarbageAtATime(t *testing.T) {
-	a, _, dsn := twoDaemons(t, 15*time.Second)
+	a, _, dsn := twoDaemons(t, Options{Lease: 15 * time.Second})
 	ctx := context.Background()
 	if err := a.Ready(ctx); err != nil {
 		t.Fatal(err)
