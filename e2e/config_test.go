@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -295,10 +296,13 @@ func TestMetricsAndHealthz(t *testing.T) {
 	resp.Body.Close()
 	body = string(b)
 	for _, want := range []string{`phpsessd_requests_total{op="READ",status="OK"} 1`, `phpsessd_requests_total{op="WRITE",status="OK"} 1`,
-		"phpsessd_request_duration_seconds_bucket", "phpsessd_connections", "phpsessd_db_connections"} {
+		"phpsessd_request_duration_seconds_bucket", "phpsessd_connections", "phpsessd_db_connections", "phpsessd_lock_batches_total"} {
 		if !strings.Contains(body, want) {
 			t.Fatalf("/metrics lacks %s:\n%s", want, body)
 		}
+	}
+	if !regexp.MustCompile(`(?m)^phpsessd_lock_batches_total [1-9]`).MatchString(body) {
+		t.Fatalf("/metrics counts no lock batch after a READ and a WRITE:\n%s", body)
 	}
 }
 

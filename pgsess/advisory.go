@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"runtime"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -155,7 +156,10 @@ func (lc *lockConn) run() {
 		// arrived) queue their jobs first: a bigger batch costs PostgreSQL and the
 		// daemon less per request than another round trip.
 		runtime.Gosched()
-		lc.send(drain(lc.jobs, jobs, maxBatch))
+		jobs = drain(lc.jobs, jobs, maxBatch)
+		lc.s.lockStat.batches.Add(1)
+		lc.s.lockStat.jobs.Add(uint64(len(jobs)))
+		lc.send(jobs)
 	}
 }
 
@@ -185,6 +189,9 @@ func (lc *lockConn) connect(ctx context.Context) error {
 		if err := conn.QueryRow(ctx, lc.s.sql.endBackend, lc.pid, lc.started).Scan(&ended); err == nil && ended {
 			lc.s.log.Warn().Int32("pid", lc.pid).Msg("ended the backend of a lost lock connection")
 		}
+	}
+	if lc.gen > 0 {
+		lc.s.lockStat.reconnects.Add(1)
 	}
 	lc.conn, lc.pid, lc.started = conn, pid, started
 	lc.gen++
@@ -568,6 +575,26 @@ func (s *Store) endAdvisory(ctx context.Context, token string, j *lockJob) error
 		s.unhold(token)
 	}
 	return r.err
+}
+
+// LockStat counts the work of the advisory lock connections since Open.
+type LockStat struct {
+	// Batches is how many batches they sent, and Jobs the requests' operations in
+	// them (locks taken, writes, releases): Jobs / Batches is the mean batch size.
+	Batches, Jobs uint64
+	// Reconnects is how many times a lock connection was opened again after it
+	// dropped, with the loss of the locks it held.
+	Reconnects uint64
+}
+
+// lockStat is what LockStat reads.
+type lockStat struct{ batches, jobs, reconnects atomic.Uint64 }
+
+// LockStat returns the advisory lock connections' counters (zero without
+// AdvisoryLocks).
+func (s *Store) LockStat() LockStat {
+	return LockStat{Batches: s.lockStat.batches.Load(), Jobs: s.lockStat.jobs.Load(),
+		Reconnects: s.lockStat.reconnects.Load()}
 }
 
 // checkDirect returns ErrPooled when the database's connections go through a pooler

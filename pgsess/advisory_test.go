@@ -107,6 +107,9 @@ func TestWriteAfterTheLockConnectionDroppedWritesNothing(t *testing.T) {
 	if _, err := a.Lock(ctx, "s", "a2", "", ""); err != nil {
 		t.Fatalf("a after reconnecting: %v", err)
 	}
+	if st := a.LockStat(); st.Reconnects != 1 || st.Batches == 0 || st.Jobs < st.Batches {
+		t.Fatalf("lock connection counters after one drop: %+v", st)
+	}
 }
 
 func TestTouchUnderAnAdvisoryLockCreatesAMissingRowAndEndsTheLock(t *testing.T) {

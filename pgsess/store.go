@@ -172,6 +172,7 @@ type Store struct {
 	lockConns  []*lockConn
 	lockSeed   maphash.Seed
 	lockConfig *pgx.ConnConfig
+	lockStat   lockStat
 	stop       chan struct{} // closed by Close
 
 	closeOnce sync.Once

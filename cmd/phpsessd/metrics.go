@@ -54,6 +54,15 @@ func (m *metrics) watch(srv *handler.Server, store *pgsess.Store) {
 			func() float64 { return float64(srv.Stats().LockedIDs) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "phpsessd_db_connections", Help: "Database connections in the pool."},
 			func() float64 { return float64(store.PoolStat().TotalConns()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "phpsessd_lock_batches_total",
+			Help: "Batches sent on the advisory lock connections."},
+			func() float64 { return float64(store.LockStat().Batches) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "phpsessd_lock_batch_jobs_total",
+			Help: "Lock takes, writes and releases sent in those batches (divided by the batches: the mean batch size)."},
+			func() float64 { return float64(store.LockStat().Jobs) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "phpsessd_lock_reconnects_total",
+			Help: "Advisory lock connections opened again after they dropped, losing the locks they held."},
+			func() float64 { return float64(store.LockStat().Reconnects) }),
 	)
 }
 
