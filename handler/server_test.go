@@ -16,7 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/phpsessd/phpsessd/handler"
 	"github.com/phpsessd/phpsessd/internal/testenv"
 	"github.com/phpsessd/phpsessd/pgsess"
@@ -328,19 +327,11 @@ func TestAdvisoryClusterLocksSerialiseIncrementsAcrossTwoDaemonsAndEndWithTheirR
 	a := newEnvLocking(t, cfg, testenv.SharedPG(t).NewDatabase(t), true)
 	b := newEnvLocking(t, cfg, a.dsn, true)
 	increments(t, []*env{a, b}, 4)
-	conn, err := pgx.Connect(context.Background(), a.dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(context.Background())
+	conn := pgsesstest.Conn(t, a.dsn)
 	// Locks left to a waiter that gave up are released in the background.
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		var held int
-		if err := conn.QueryRow(context.Background(), `SELECT count(*) FROM pg_locks
-			WHERE locktype = 'advisory' AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`).Scan(&held); err != nil {
-			t.Fatal(err)
-		}
+		held := pgsesstest.AdvisoryLocks(t, conn)
 		if held == 0 {
 			break
 		}

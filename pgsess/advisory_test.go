@@ -201,10 +201,8 @@ func TestConcurrentRequestsOfTwoDaemonsOnSharedSessionsLoseNoIncrement(t *testin
 	for err := range errs {
 		t.Error(err)
 	}
-	var held int
-	if err := pgsesstest.Conn(t, dsn).QueryRow(ctx, `SELECT count(*) FROM pg_locks
-		WHERE locktype = 'advisory' AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`).Scan(&held); err != nil || held != 0 {
-		t.Errorf("advisory locks still held after every request ended: %d %v", held, err)
+	if held := pgsesstest.AdvisoryLocks(t, pgsesstest.Conn(t, dsn)); held != 0 {
+		t.Errorf("advisory locks still held after every request ended: %d", held)
 	}
 	for i := range sessions {
 		sess, err := a.Info(ctx, fmt.Sprintf("shared%d", i))

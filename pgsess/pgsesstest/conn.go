@@ -19,3 +19,15 @@ func Conn(tb testing.TB, dsn string) *pgx.Conn {
 	tb.Cleanup(func() { conn.Close(context.Background()) })
 	return conn
 }
+
+// AdvisoryLocks returns how many advisory locks the backends connected to conn's
+// database hold (other databases of the cluster, other tests, do not count).
+func AdvisoryLocks(tb testing.TB, conn *pgx.Conn) int {
+	tb.Helper()
+	var held int
+	if err := conn.QueryRow(context.Background(), `SELECT count(*) FROM pg_locks
+		WHERE locktype = 'advisory' AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`).Scan(&held); err != nil {
+		tb.Fatalf("counting advisory locks: %v", err)
+	}
+	return held
+}
