@@ -66,6 +66,7 @@ fuzz:
 	$(GO) test ./handler/ -run '^$$' -fuzz '^FuzzParseRequest$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./iniconf/ -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./pgsess/ -run '^$$' -fuzz '^FuzzTextEncoding$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./pgsess/ -run '^$$' -fuzz '^FuzzRedactDSN$$' -fuzztime $(FUZZTIME)
 	@for t in $$($(GO) test ./phpserialize/ -list '^Fuzz' | grep '^Fuzz'); do \
 	  $(GO) test ./phpserialize/ -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) || exit 1; \
 	done

@@ -185,7 +185,7 @@ func Open(opts Options) (*Store, error) {
 		return nil, errors.New("pgsess: Lease and AdvisoryLocks exclude each other")
 	}
 	if len(opts.DSNs) != 1 {
-		return nil, fmt.Errorf("pgsess: exactly one server is supported, got %d", len(opts.DSNs))
+		return nil, fmt.Errorf("pgsess: %w: exactly one server is supported, got %d", ErrBadDSN, len(opts.DSNs))
 	}
 	if opts.Table == "" {
 		opts.Table = "php_session"
@@ -193,10 +193,9 @@ func Open(opts Options) (*Store, error) {
 	if opts.LeaseOwner == "" {
 		opts.LeaseOwner = "anonymous-" + randomHex(6) // a stranger to every earlier run
 	}
-	cfg, err := pgxpool.ParseConfig(opts.DSNs[0])
+	cfg, err := parseDSN(opts.DSNs[0])
 	if err != nil {
-		// pgconn's parse errors never echo the password.
-		return nil, fmt.Errorf("pgsess: session_pgsql.db: %w", err)
+		return nil, fmt.Errorf("pgsess: %w", err)
 	}
 	if cfg.ConnConfig.Password == "" && opts.Password != "" {
 		cfg.ConnConfig.Password = opts.Password
