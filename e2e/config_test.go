@@ -195,6 +195,45 @@ func TestBadDirectiveExitsBeforeListeningNamingFileAndLine(t *testing.T) {
 	}
 }
 
+// TestConfigurationErrorsNameFileLineAndDirective runs the daemon and phpsessd gc on
+// php.ini files that the store, not the ini reader, refuses, and on broken quotes:
+// each error names the file, the line and the directive, and never the password.
+func TestConfigurationErrorsNameFileLineAndDirective(t *testing.T) {
+	dir := testenv.ShortTempDir(t)
+	ini := filepath.Join(dir, "php.ini")
+	head := "[PHP]\nmemory_limit = 128M\n[session_pgsql]\nsession_pgsql.listen = unix:" + filepath.Join(dir, "s.sock") + "\n"
+	for _, tt := range []struct {
+		name, line, directive, want string
+	}{
+		// pgconn printed this password verbatim: it only redacted "password=X".
+		{"password with spaces, bad port", `session_pgsql.db = "host=db password = hunter2 port=notaport"`,
+			"session_pgsql.db", "password=xxxxx"},
+		{"password in a URL, bad port", `session_pgsql.db = "postgres://u:hunter2@db:notaport/x"`,
+			"session_pgsql.db", "u:xxxxx@db"},
+		{"several servers", `session_pgsql.db = "host=a password=hunter2;host=b password=hunter2"`,
+			"session_pgsql.db", "exactly one server"},
+		{"missing password file", "session_pgsql.password_file = " + filepath.Join(dir, "nonexistent"),
+			"session_pgsql.password_file", "cannot read " + filepath.Join(dir, "nonexistent")},
+		{"unterminated double quote", `session_pgsql.db = "host=db password=hunter2`,
+			"session_pgsql.db", "double quote is never closed"},
+		{"unterminated single quote", `session_pgsql.db = 'host=db password=hunter2`,
+			"session_pgsql.db", "single quote is never closed"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			os.WriteFile(ini, []byte(head+tt.line+"\nsession.name = SID\n"), 0o644)
+			for _, args := range [][]string{{"-ini", ini}, {"gc", "-ini", ini}} {
+				code, out := testenv.Run(t, args...)
+				if code != 2 || !strings.Contains(out, ini+":5: "+tt.directive+": ") || !strings.Contains(out, tt.want) {
+					t.Errorf("phpsessd %s: exit %d, want 2 and %q at %s:5, output:\n%s", args[0], code, tt.want, ini, out)
+				}
+				if strings.Contains(out, "hunter2") || strings.Contains(out, "secret file") {
+					t.Errorf("phpsessd %s shows the password or calls it a secret file:\n%s", args[0], out)
+				}
+			}
+		})
+	}
+}
+
 func TestDatabaseDownAtStartIsRetriedNotACrash(t *testing.T) {
 	pg := testenv.SharedPG(t)
 	db := fmt.Sprintf("late%d_%d", os.Getpid(), time.Now().UnixNano()%1e6)

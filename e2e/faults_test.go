@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"net"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -216,4 +217,35 @@ func TestSIGHUPReloadsPHPIniAndKeepsTheOldOneWhenBad(t *testing.T) {
 	if counter() != before {
 		t.Fatal("the old configuration was not kept after a bad php.ini")
 	}
+}
+
+// TestSIGHUPNamesOnlyTheRestartDirectivesThatDifferFromWhatRuns reloads twice with a
+// restart-only directive changed: both reloads name it, since the daemon runs with
+// the old value until restarted, and a reload back to that value names nothing.
+func TestSIGHUPNamesOnlyTheRestartDirectivesThatDifferFromWhatRuns(t *testing.T) {
+	s := newSite(t, "")
+	base := testenv.DaemonINI(s.daemon.Dir, s.dsn)
+	reload := func(n int, ini string) string {
+		s.daemon.Reload(t, base+ini)
+		var line string
+		eventually(t, "the reload", func() bool {
+			lines := regexp.MustCompile(`(?m)^.*configuration reloaded.*$`).FindAllString(s.daemon.Log(), -1)
+			if len(lines) < n {
+				return false
+			}
+			line = lines[n-1]
+			return true
+		})
+		return line
+	}
+	if l := reload(1, "session_pgsql.max_connections = 7\n"); !strings.Contains(l, `"need_restart":["session_pgsql.max_connections"]`) {
+		t.Fatalf("first reload: %s", l)
+	}
+	if l := reload(2, "session_pgsql.max_connections = 7\nsession_pgsql.lock_timeout = 9\n"); !strings.Contains(l, `"need_restart":["session_pgsql.max_connections"]`) {
+		t.Fatalf("second reload, max_connections still not applied: %s", l)
+	}
+	if l := reload(3, "session_pgsql.lock_timeout = 9\n"); strings.Contains(l, "need_restart") {
+		t.Fatalf("third reload, back to what runs: %s", l)
+	}
+	s.mustGet(s.web.Browser(), "do=count")
 }

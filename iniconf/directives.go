@@ -110,6 +110,32 @@ type Config struct {
 	SerializeHandler string
 	// SaveHandler is session.save_handler as written; it is informational.
 	SaveHandler string
+
+	// origins records where each directive read from a file was set.
+	origins map[string]origin
+}
+
+// origin is the file and line of a directive's effective definition.
+type origin struct {
+	file string
+	line int
+}
+
+// DirectiveError returns err as an *Error about directive, naming the file and line
+// that set it, as Load names the directives it rejects: for checks made after Load
+// (a connection string the store refuses, a password file that cannot be read). A
+// directive left at its default is named with the first file read, line 0, and
+// "(the default)" in the message.
+func (c *Config) DirectiveError(directive string, err error) *Error {
+	o, ok := c.origins[directive]
+	msg := err.Error()
+	if !ok {
+		if len(c.Files) > 0 {
+			o.file = c.Files[0]
+		}
+		msg += " (the default)"
+	}
+	return &Error{File: o.file, Line: o.line, Directive: directive, Msg: msg, Err: err}
 }
 
 // Directive describes one session_pgsql directive for documentation.
@@ -462,22 +488,22 @@ func ReadSecretFile(path string) (string, error) {
 	}
 	// Refuse FIFOs and devices, which could block or never end.
 	if fi, err := os.Stat(path); err != nil {
-		return "", fmt.Errorf("cannot read secret file: %v", err)
+		return "", fmt.Errorf("cannot read %s: %v", path, unwrapPath(err))
 	} else if !fi.Mode().IsRegular() {
-		return "", fmt.Errorf("secret file %q is not a regular file", path)
+		return "", fmt.Errorf("%s is not a regular file", path)
 	}
 	f, err := os.Open(path)
 	if err != nil {
-		return "", fmt.Errorf("cannot read secret file: %v", err)
+		return "", fmt.Errorf("cannot read %s: %v", path, unwrapPath(err))
 	}
 	defer f.Close()
 	line, err := bufio.NewReader(io.LimitReader(f, 64<<10)).ReadString('\n')
 	if err != nil && err != io.EOF {
-		return "", fmt.Errorf("cannot read secret file: %v", err)
+		return "", fmt.Errorf("cannot read %s: %v", path, err)
 	}
 	line = strings.TrimSuffix(strings.TrimSuffix(line, "\n"), "\r")
 	if line == "" {
-		return "", fmt.Errorf("secret file %q has an empty first line (allowed: a file whose first line is the secret)", path)
+		return "", fmt.Errorf("%s has an empty first line (allowed: a file whose first line is the secret)", path)
 	}
 	return line, nil
 }

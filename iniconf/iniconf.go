@@ -162,6 +162,7 @@ func Load(path, scanDir string) (*Config, error) {
 
 	c := Defaults()
 	c.Files = files
+	c.origins = map[string]origin{}
 	all := append(append([]directive{}, directives...), phpDirectives...)
 	for _, d := range all { // session_pgsql.secret comes before secret_file
 		def, ok := defs[d.Name]
@@ -169,6 +170,7 @@ func Load(path, scanDir string) (*Config, error) {
 			continue
 		}
 		line := def.src.line(d.Name, true)
+		c.origins[d.Name] = origin{def.src.path, line}
 		raw := def.src.rawValue(line)
 		err := checkRaw(raw)
 		v := ""
@@ -201,9 +203,12 @@ func loadFile(path string, defs map[string]definition) error {
 	}
 	f, err := ini.LoadSources(loadOptions, data)
 	if err != nil {
+		src := &source{path: path, lines: strings.Split(string(data), "\n")}
 		msg := strings.TrimSpace(err.Error())
 		if strings.HasPrefix(msg, "missing closing key quote") {
-			msg = "a quote is never closed" // ini.v1's message quotes the lines, which may hold a secret
+			// ini.v1's message quotes the lines, which may hold a secret.
+			line, key := src.unclosedQuote()
+			return &Error{File: path, Line: line, Directive: key, Msg: "syntax error: a double quote is never closed"}
 		}
 		return &Error{File: path, Msg: "syntax error: " + msg}
 	}
@@ -314,6 +319,54 @@ func (s *source) line(key string, last bool) int {
 	return found
 }
 
+// unclosedQuote finds the line where a double quote opens that no later line
+// closes, as ini.v1 reads a quoted value on to the next line with a quote, and the
+// key of that line (empty when the quote opens the key). It returns 0 and "" when it
+// finds none.
+func (s *source) unclosedQuote() (line int, key string) {
+	open := 0 // the line of the quote still open, or 0
+	for i, l := range s.lines {
+		if open > 0 {
+			if strings.Contains(l, `"`) {
+				open, key = 0, ""
+			}
+			continue
+		}
+		t := strings.TrimSpace(l)
+		if t == "" || t[0] == ';' || t[0] == '#' || t[0] == '[' {
+			continue
+		}
+		if t[0] == '"' {
+			if strings.Count(t, `"`) == 1 {
+				open, key = i+1, ""
+			}
+			continue
+		}
+		k, v, ok := strings.Cut(t, "=")
+		if !ok {
+			continue
+		}
+		if v = strings.TrimSpace(v); strings.HasPrefix(v, `"`) && !closesQuote(v[1:]) {
+			open, key = i+1, strings.TrimSpace(k)
+		}
+	}
+	return open, key
+}
+
+// closesQuote reports whether s, the text after an opening double quote, holds an
+// unescaped closing one.
+func closesQuote(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '\\':
+			i++
+		case '"':
+			return true
+		}
+	}
+	return false
+}
+
 // rawValue returns the text after the first '=' of a line, left-trimmed, or
 // "" for line 0.
 func (s *source) rawValue(line int) string {
@@ -338,6 +391,9 @@ func checkRaw(raw string) error {
 			return errors.New("unquoted '#', which PHP keeps but this reader takes for a comment" + quote)
 		}
 		return nil
+	}
+	if raw[0] == '\'' && strings.IndexByte(raw[1:], '\'') < 0 {
+		return errors.New("a single quote is never closed on its line, which PHP and this reader read differently (allowed: close the quote on the same line)")
 	}
 	end := -1 // index of the closing quote
 	for i := 1; i < len(raw) && end < 0; i++ {

@@ -40,7 +40,7 @@ func TestDefaults(t *testing.T) {
 	}
 	want := Defaults()
 	want.Files = []string{p}
-	if !reflect.DeepEqual(c, want) {
+	if !reflect.DeepEqual(values(c), values(want)) {
 		t.Errorf("Load(empty) = %+v\nwant %+v", c, want)
 	}
 }
@@ -64,7 +64,7 @@ func TestDirectiveDefaults(t *testing.T) {
 	}
 	want := Defaults()
 	want.Files = []string{p}
-	if !reflect.DeepEqual(c, want) {
+	if !reflect.DeepEqual(values(c), values(want)) {
 		t.Errorf("Load(documented defaults) = %+v\nwant %+v", c, want)
 	}
 }
@@ -106,7 +106,7 @@ func TestAllDirectives(t *testing.T) {
 		SerializeHandler:   "php_binary",
 		SaveHandler:        "pgsql",
 	}
-	if !reflect.DeepEqual(c, want) {
+	if !reflect.DeepEqual(values(c), values(want)) {
 		t.Errorf("Load(all.ini) = %+v\nwant %+v", c, want)
 	}
 }
@@ -138,7 +138,7 @@ func TestRealistic(t *testing.T) {
 	want.SessionName = "SITESESSID"       // not LEGACYSESS from [PATH=...]
 	want.SerializeHandler = "php_serialize"
 	want.SaveHandler = "pgsql"
-	if !reflect.DeepEqual(c, want) {
+	if !reflect.DeepEqual(values(c), values(want)) {
 		t.Errorf("Load = %+v\nwant %+v", c, want)
 	}
 }
@@ -271,7 +271,7 @@ func TestBadValues(t *testing.T) {
 		{"session_pgsql.log_level = verbose", "session_pgsql.log_level", 1, "allowed: debug, info, warn, error"},
 		{"session_pgsql.password_file = pw.txt", "session_pgsql.password_file", 1, "absolute path"},
 		{"session_pgsql.secret_file = secret.txt", "session_pgsql.secret_file", 1, "absolute path"},
-		{"session_pgsql.secret_file = /nonexistent/secret", "session_pgsql.secret_file", 1, "cannot read secret file"},
+		{"session_pgsql.secret_file = /nonexistent/secret", "session_pgsql.secret_file", 1, "cannot read /nonexistent/secret"},
 		{"session_pgsql.secret_file = /dev/null", "session_pgsql.secret_file", 1, "not a regular file"},
 		{"session_pgsql.secret = x\n\nsession_pgsql.secret_file = " + abs, "session_pgsql.secret_file", 3, "cannot be combined with session_pgsql.secret"},
 		{"session.gc_maxlifetime = 0", "session.gc_maxlifetime", 1, "above 0"},
@@ -425,6 +425,58 @@ func TestErrorString(t *testing.T) {
 	for _, tt := range tests {
 		if got := tt.e.Error(); got != tt.want {
 			t.Errorf("Error() = %q, want %q", got, tt.want)
+		}
+	}
+}
+
+// values returns c's settings without the record of where they were set, which
+// DirectiveError reads and TestDirectiveErrorNamesWhereTheDirectiveWasSet checks.
+func values(c *Config) Config {
+	v := *c
+	v.origins = nil
+	return v
+}
+
+func TestDirectiveErrorNamesWhereTheDirectiveWasSet(t *testing.T) {
+	p, dir := testdata(t, "php.ini"), testdata(t, "conf.d")
+	c, err := Load(p, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cause := errors.New("refused")
+	for _, tt := range []struct {
+		directive string
+		want      string
+	}{
+		{"session_pgsql.db", p + ":51: session_pgsql.db: refused"},
+		{"session_pgsql.log_level", filepath.Join(dir, "20-local.ini") + ":2: session_pgsql.log_level: refused"},
+		{"session_pgsql.password_file", p + ": session_pgsql.password_file: refused (the default)"},
+	} {
+		e := c.DirectiveError(tt.directive, cause)
+		if e.Error() != tt.want || !errors.Is(e, cause) {
+			t.Errorf("DirectiveError(%s) = %q, want %q wrapping the cause", tt.directive, e, tt.want)
+		}
+	}
+}
+
+func TestUnclosedQuotesNameTheirLineAndDirective(t *testing.T) {
+	for _, tt := range []struct {
+		ini       string
+		line      int
+		directive string
+		msg       string
+	}{
+		{"a = 1\nsession_pgsql.db = \"host=x password=hunter2\nsession.name = s\n", 2, "session_pgsql.db", "double quote is never closed"},
+		{"\"session_pgsql.db = 1\n", 1, "", "double quote is never closed"},
+		{"session_pgsql.db = 'host=x password=hunter2\n", 1, "session_pgsql.db", "single quote is never closed"},
+	} {
+		_, err := Load(writeIni(t, tt.ini), "")
+		var e *Error
+		if !errors.As(err, &e) || e.Line != tt.line || e.Directive != tt.directive || !strings.Contains(e.Msg, tt.msg) {
+			t.Errorf("Load(%q) = %v; want line %d, directive %q, %q", tt.ini, err, tt.line, tt.directive, tt.msg)
+		}
+		if err != nil && strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("Load(%q) = %v: shows the value", tt.ini, err)
 		}
 	}
 }

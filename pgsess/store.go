@@ -185,7 +185,7 @@ func Open(opts Options) (*Store, error) {
 		return nil, errors.New("pgsess: Lease and AdvisoryLocks exclude each other")
 	}
 	if len(opts.DSNs) != 1 {
-		return nil, fmt.Errorf("pgsess: %w: exactly one server is supported, got %d", ErrBadDSN, len(opts.DSNs))
+		return nil, fmt.Errorf("%w: exactly one server is supported, got %d", ErrBadDSN, len(opts.DSNs))
 	}
 	if opts.Table == "" {
 		opts.Table = "php_session"
@@ -195,7 +195,7 @@ func Open(opts Options) (*Store, error) {
 	}
 	cfg, err := parseDSN(opts.DSNs[0])
 	if err != nil {
-		return nil, fmt.Errorf("pgsess: %w", err)
+		return nil, err
 	}
 	if cfg.ConnConfig.Password == "" && opts.Password != "" {
 		cfg.ConnConfig.Password = opts.Password

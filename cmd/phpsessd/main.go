@@ -89,7 +89,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	store, err := openStore(cfg, log)
 	if err != nil {
-		log.Error().Err(err).Msg("cannot open the session store")
+		var ie *iniconf.Error
+		if errors.As(err, &ie) {
+			fmt.Fprintf(stderr, "phpsessd: %v\n", err)
+		} else {
+			log.Error().Err(err).Msg("cannot open the session store")
+		}
 		return 2
 	}
 	defer store.Close()
@@ -135,7 +140,7 @@ func openStore(cfg *iniconf.Config, log zerolog.Logger) (*pgsess.Store, error) {
 	if cfg.PasswordFile != "" {
 		p, err := iniconf.ReadSecretFile(cfg.PasswordFile)
 		if err != nil {
-			return nil, fmt.Errorf("session_pgsql.password_file: %w", err)
+			return nil, cfg.DirectiveError("session_pgsql.password_file", err)
 		}
 		password = p
 	}
@@ -143,7 +148,7 @@ func openStore(cfg *iniconf.Config, log zerolog.Logger) (*pgsess.Store, error) {
 	if clusterLocks(cfg) && cfg.LockMethod == "lease" {
 		lease = cfg.LockLease
 	}
-	return pgsess.Open(pgsess.Options{
+	store, err := pgsess.Open(pgsess.Options{
 		DSNs:               cfg.DB,
 		Password:           password,
 		Table:              cfg.Table,
@@ -158,6 +163,10 @@ func openStore(cfg *iniconf.Config, log zerolog.Logger) (*pgsess.Store, error) {
 		MaxConns:           int32(cfg.MaxConnections),
 		Logger:             log.With().Str("component", "store").Logger(),
 	})
+	if errors.Is(err, pgsess.ErrBadDSN) {
+		return nil, cfg.DirectiveError("session_pgsql.db", err)
+	}
+	return store, err
 }
 
 // leaseOwner names this daemon among those sharing the database, the same across its
@@ -193,7 +202,10 @@ func runGC(ctx context.Context, store *pgsess.Store, log zerolog.Logger) int {
 type daemon struct {
 	iniPath, scanDir string
 	cfg              *iniconf.Config
-	store            *pgsess.Store
+	// started is the configuration the daemon started with, which the directives that
+	// need a restart keep running with across reloads.
+	started *iniconf.Config
+	store   *pgsess.Store
 	srv              *handler.Server
 	log              zerolog.Logger
 	metrics          *metrics
@@ -212,7 +224,7 @@ func serve(ctx context.Context, cfg *iniconf.Config, iniPath, scanDir string, st
 		return 1
 	}
 	m := newMetrics()
-	d := &daemon{iniPath: iniPath, scanDir: scanDir, cfg: cfg, store: store, log: log, metrics: m}
+	d := &daemon{iniPath: iniPath, scanDir: scanDir, cfg: cfg, started: cfg, store: store, log: log, metrics: m}
 	d.srv = handler.New(d.handlerConfig(cfg), store)
 	m.watch(d.srv, store)
 
@@ -306,6 +318,7 @@ func (d *daemon) reload() {
 		d.stopGC()
 		d.startGC()
 	}
+	old = d.started // what the directives below still run with
 	restart := map[string]bool{
 		"session_pgsql.db":                  strings.Join(old.DB, ";") != strings.Join(next.DB, ";"),
 		"session_pgsql.table":               old.Table != next.Table,
