@@ -206,10 +206,10 @@ type daemon struct {
 	// need a restart keep running with across reloads.
 	started *iniconf.Config
 	store   *pgsess.Store
-	srv              *handler.Server
-	log              zerolog.Logger
-	metrics          *metrics
-	stopGC           context.CancelFunc
+	srv     *handler.Server
+	log     zerolog.Logger
+	metrics *metrics
+	stopGC  context.CancelFunc
 }
 
 func serve(ctx context.Context, cfg *iniconf.Config, iniPath, scanDir string, store *pgsess.Store, log zerolog.Logger) int {
