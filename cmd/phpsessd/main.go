@@ -54,11 +54,8 @@ func defaultProcs(cpus int) int { return max(1, cpus/4) }
 // runtime failure, 2 bad usage or configuration.
 func run(args []string, stdout, stderr io.Writer) int {
 	cmd := "serve"
-	if len(args) > 0 && (args[0] == "gc" || args[0] == "inspect" || args[0] == "version" || args[0] == "serve" || args[0] == "bench") {
+	if len(args) > 0 && (args[0] == "gc" || args[0] == "inspect" || args[0] == "version" || args[0] == "serve") {
 		cmd, args = args[0], args[1:]
-	}
-	if cmd == "bench" {
-		return runBench(args, stderr)
 	}
 	fs := flag.NewFlagSet("phpsessd "+cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)

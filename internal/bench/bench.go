@@ -6,7 +6,7 @@
 //
 // It also holds the protocol-level benchmark of the daemon (Proto), the daemon's RSS
 // with idle connections (IdleRSS), and the report formats (text, JSON, SVG) that
-// phpsessd bench and internal/cmd/benchrun print and write.
+// internal/cmd/loadgen and internal/cmd/benchrun print and write.
 package bench
 
 import (

@@ -12,7 +12,7 @@ import (
 	"time"
 )
 
-// FormatResult writes one run's figures as text, for phpsessd bench.
+// FormatResult writes one run's figures as text, for internal/cmd/loadgen.
 func FormatResult(w io.Writer, r *Result) {
 	c := r.Config
 	fmt.Fprintf(w, "%s %s: %d clients, %d sessions, %d-byte payload, %s warmup + %s",

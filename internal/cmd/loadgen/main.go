@@ -1,3 +1,6 @@
+// Command loadgen drives a PHP-FPM pool with the session benchmark's page by hand, as
+// make bench does for each handler: go run ./internal/cmd/loadgen -h. It is kept
+// out of the phpsessd binary, which ships nothing of the benchmark.
 package main
 
 import (
@@ -15,8 +18,8 @@ import (
 	"github.com/phpsessd/phpsessd/internal/bench"
 )
 
-// benchUsage is printed by phpsessd bench -h.
-const benchUsage = `Usage: phpsessd bench -fpm unix:/path/fpm.sock -script /abs/path/bench.php [flags]
+// benchUsage is printed by loadgen -h.
+const benchUsage = `Usage: go run ./internal/cmd/loadgen -fpm unix:/path/fpm.sock -script /abs/path/bench.php [flags]
 
 Drives a PHP-FPM pool over FastCGI with the page of testdata/bench/bench.php: each
 client request carries one of -sessions session cookies (PHPSESSID), taken
@@ -28,9 +31,11 @@ clients, requests of one session overlap: that tests the handler's locking.
 Flags:
 `
 
-// runBench is phpsessd bench: the load generator of internal/bench.
-func runBench(args []string, stderr io.Writer) int {
-	fs := flag.NewFlagSet("phpsessd bench", flag.ContinueOnError)
+func main() { os.Exit(run(os.Args[1:], os.Stderr)) }
+
+// run is the load generator of internal/bench; it returns the exit code.
+func run(args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("loadgen", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
 		fmt.Fprint(stderr, benchUsage)
@@ -60,11 +65,11 @@ func runBench(args []string, stderr io.Writer) int {
 		return 2
 	}
 	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "phpsessd bench: unexpected argument %q\n", fs.Arg(0))
+		fmt.Fprintf(stderr, "loadgen: unexpected argument %q\n", fs.Arg(0))
 		return 2
 	}
 	if cfg.FPM == "" || cfg.Script == "" {
-		fmt.Fprintln(stderr, "phpsessd bench: -fpm and -script are required")
+		fmt.Fprintln(stderr, "loadgen: -fpm and -script are required")
 		fs.Usage()
 		return 2
 	}
@@ -73,7 +78,7 @@ func runBench(args []string, stderr io.Writer) int {
 	defer stop()
 	res, err := bench.Run(ctx, cfg)
 	if err != nil {
-		fmt.Fprintf(stderr, "phpsessd %v\n", err) // "bench: ..."
+		fmt.Fprintf(stderr, "loadgen: %v\n", err)
 		return 1
 	}
 	bench.FormatResult(os.Stdout, res)
@@ -83,7 +88,7 @@ func runBench(args []string, stderr io.Writer) int {
 			err = os.WriteFile(*jsonOut, append(b, '\n'), 0o644)
 		}
 		if err != nil {
-			fmt.Fprintf(stderr, "phpsessd bench: %v\n", err)
+			fmt.Fprintf(stderr, "loadgen: %v\n", err)
 			return 1
 		}
 	}
