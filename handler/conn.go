@@ -24,6 +24,8 @@ type conn struct {
 	br  *bufio.Reader
 	bw  *bufio.Writer
 	log zerolog.Logger
+	// accepted is when the connection was accepted, from which HELLO is due.
+	accepted time.Time
 
 	mu      sync.Mutex
 	busy    bool // executing, or within a PHP request's session
@@ -46,6 +48,7 @@ type session struct {
 }
 
 func (c *conn) serve() {
+	defer c.srv.crashed()
 	defer c.srv.removeConn(c)
 	defer c.nc.Close()
 	defer c.reset()
@@ -75,21 +78,34 @@ func (c *conn) serve() {
 	}
 }
 
-// readFrame waits for the next frame. Waiting for its first byte has no deadline:
-// persistent sockets idle between PHP requests. Once a frame has started, the rest
-// must arrive within FrameTimeout.
+// readFrame waits for the next frame. Until a HELLO succeeded, everything must arrive
+// within FrameTimeout of the accept: a client that connects and sends nothing is
+// closed then. After it, waiting for a frame's first byte has no deadline: persistent
+// sockets idle between PHP requests; once a frame has started, the rest must arrive
+// within FrameTimeout.
 func (c *conn) readFrame() ([]byte, error) {
+	var deadline time.Time
+	if !c.authed {
+		deadline = c.accepted.Add(c.srv.config().FrameTimeout)
+		c.nc.SetReadDeadline(deadline) // hello clears it
+	}
 	if _, err := c.br.Peek(1); err != nil {
+		if isTimeout(err) {
+			c.log.Debug().Msg("closing a connection that sent no HELLO within the client timeout")
+		}
 		return nil, err
 	}
 	if c.frameBuffered() {
 		return ReadFrame(c.br, c.srv.config().MaxFrameSize) // reads nothing from the socket
 	}
-	c.nc.SetReadDeadline(time.Now().Add(c.srv.config().FrameTimeout))
+	if deadline.IsZero() {
+		c.nc.SetReadDeadline(time.Now().Add(c.srv.config().FrameTimeout))
+	}
 	payload, err := ReadFrame(c.br, c.srv.config().MaxFrameSize)
-	c.nc.SetReadDeadline(time.Time{})
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
+	if c.authed {
+		c.nc.SetReadDeadline(time.Time{})
+	}
+	if isTimeout(err) {
 		err = &FrameError{Status: StatusBadFrame, Msg: "frame not completed within the client timeout"}
 	}
 	return payload, err

@@ -64,6 +64,7 @@ const (
 	StatusBadRequest       Status = 11
 	StatusShuttingDown     Status = 12
 	StatusLockLost         Status = 13
+	StatusTooManyClients   Status = 14
 	StatusInternal         Status = 99
 )
 
@@ -71,7 +72,7 @@ const (
 func (s Status) closesConn() bool {
 	switch s {
 	case StatusBadFrame, StatusFrameTooLarge, StatusBadVersion, StatusAuthFailed,
-		StatusNotAuthenticated, StatusShuttingDown:
+		StatusNotAuthenticated, StatusShuttingDown, StatusTooManyClients:
 		return true
 	}
 	return false

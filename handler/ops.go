@@ -17,6 +17,9 @@ import (
 // opTimeout bounds an operation beyond its lock wait.
 const opTimeout = 30 * time.Second
 
+// authFailDelay is how long a HELLO with a wrong secret waits for its AUTH_FAILED.
+const authFailDelay = 500 * time.Millisecond
+
 // snapshot is a session's data and meta as last read or written on a connection.
 type snapshot struct {
 	id   string
@@ -30,7 +33,8 @@ var statusNames = map[Status]string{
 	StatusNotAuthenticated: "NOT_AUTHENTICATED", StatusInvalidID: "INVALID_ID",
 	StatusLockTimeout: "LOCK_TIMEOUT", StatusDBUnavailable: "DB_UNAVAILABLE",
 	StatusCancelled: "CANCELLED", StatusBadRequest: "BAD_REQUEST",
-	StatusShuttingDown: "SHUTTING_DOWN", StatusLockLost: "LOCK_LOST", StatusInternal: "INTERNAL",
+	StatusShuttingDown: "SHUTTING_DOWN", StatusLockLost: "LOCK_LOST", StatusTooManyClients: "TOO_MANY_CLIENTS",
+	StatusInternal: "INTERNAL",
 }
 
 func (s Status) String() string {
@@ -90,12 +94,12 @@ func (c *conn) reply(ctx context.Context, req Request) Reply {
 }
 
 func (c *conn) dispatch(ctx context.Context, req Request) ([][]byte, error) {
+	if req.Op != OpHello && !c.authed {
+		return nil, fail(StatusNotAuthenticated, "%s before HELLO", req.Op)
+	}
 	want, known := fieldCount[req.Op]
 	if !known {
 		return nil, fail(StatusUnknownOp, "unknown operation %d", uint8(req.Op))
-	}
-	if req.Op != OpHello && !c.authed {
-		return nil, fail(StatusNotAuthenticated, "%s before HELLO", req.Op)
 	}
 	if len(req.Fields) != want {
 		return nil, fail(StatusBadRequest, "%s takes %d fields, got %d", req.Op, want, len(req.Fields))
@@ -106,7 +110,8 @@ func (c *conn) dispatch(ctx context.Context, req Request) ([][]byte, error) {
 		id = string(f[0])
 		if !validID(f[0]) {
 			if req.Op == OpValidateID {
-				return [][]byte{[]byte("0")}, nil
+				// No session can have it: PHP's use_strict_mode makes a new id.
+				return [][]byte{boolField(false)}, nil
 			}
 			return nil, fail(StatusInvalidID, "invalid session id: it must be 1 to 256 characters of a-z A-Z 0-9 , -")
 		}
@@ -162,10 +167,16 @@ func (c *conn) hello(f [][]byte) ([][]byte, error) {
 		return nil, fail(StatusBadVersion, "protocol version %q is not supported; this daemon speaks %d", f[0], ProtocolVersion)
 	}
 	if secret := c.srv.config().Secret; secret != "" && subtle.ConstantTimeCompare(f[1], []byte(secret)) != 1 {
+		// Slows down guessing. The connection waits counted against MaxClients, so
+		// a flood of failing clients holds no more than MaxClients goroutines.
+		time.Sleep(authFailDelay)
 		return nil, fail(StatusAuthFailed, "wrong or missing secret (session_pgsql.secret)")
 	}
 	if c.srv.isDraining() {
 		return nil, fail(StatusShuttingDown, "the daemon is shutting down")
+	}
+	if !c.authed {
+		c.nc.SetReadDeadline(time.Time{}) // the HELLO deadline of readFrame: from now on it may idle
 	}
 	c.reset()
 	c.authed, c.inRequest = true, true

@@ -13,6 +13,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -63,8 +64,14 @@ type Config struct {
 	// MaxFrameSize bounds a frame's payload in bytes.
 	MaxFrameSize int
 	// FrameTimeout is how long the rest of a frame may take once its first byte arrived,
-	// and how long writing a reply may take. Idle connections have no timeout.
+	// how long writing a reply may take, and how long a new connection has from its
+	// accept to complete HELLO before it is closed. Connections idle after a HELLO
+	// succeeded have no timeout.
 	FrameTimeout time.Duration
+	// MaxClients bounds the client connections open at once; 0 means no bound. A
+	// connection accepted beyond it is answered TOO_MANY_CLIENTS and closed at once;
+	// lowering it closes no connection already open.
+	MaxClients int
 	// GCOnAccess runs garbage collection at every READ (session_pgsql.gc_interval < 0).
 	GCOnAccess bool
 	// Logger receives connection events and errors, never session data or secrets.
@@ -86,7 +93,14 @@ type Server struct {
 	conns     map[*conn]struct{}
 	draining  bool
 	done      chan struct{} // closed when the last connection ends while draining
+
+	refused       uint64    // connections refused over MaxClients, ever
+	refusedLogged uint64    // refused when it was last logged
+	refusalLogAt  time.Time // when it was last logged
 }
+
+// refusalLogEvery is how often at most refused connections are logged.
+const refusalLogEvery = time.Minute
 
 // New returns a Server that stores sessions in store and locks them within this process.
 func New(cfg Config, store Store) *Server {
@@ -177,7 +191,10 @@ func (s *Server) Serve(ln net.Listener) error {
 			return err
 		}
 		backoff = 0
-		c := s.newConn(nc)
+		c, full := s.newConn(nc)
+		if full > 0 {
+			s.refuse(nc, full)
+		}
 		if c == nil {
 			continue
 		}
@@ -192,9 +209,7 @@ func (s *Server) Serve(ln net.Listener) error {
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.draining = true
-	for ln := range s.listeners {
-		ln.Close()
-	}
+	s.closeListeners()
 	for c := range s.conns {
 		c.closeIfIdle()
 	}
@@ -216,30 +231,78 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 }
 
+// closeListeners closes the listeners, which removes the Unix sockets they created.
+// The caller holds s.mu.
+func (s *Server) closeListeners() {
+	for ln := range s.listeners {
+		ln.Close()
+	}
+}
+
+// crashed is deferred by the connection goroutines: a panic there ends the process,
+// so first the listeners are closed, to leave no socket file behind; then the panic
+// goes on.
+func (s *Server) crashed() {
+	if r := recover(); r != nil {
+		s.mu.Lock()
+		s.closeListeners()
+		s.mu.Unlock()
+		panic(r)
+	}
+}
+
 // Stats is a snapshot of the server's state for status and metrics.
 type Stats struct {
 	Connections int `json:"connections"`
 	LockedIDs   int `json:"locked_sessions"`
+	// Refused counts the connections refused over MaxClients since New.
+	Refused uint64 `json:"refused_connections"`
 }
 
-// Stats returns the current number of connections and of locked or awaited sessions.
+// Stats returns the current number of connections and of locked or awaited sessions,
+// and how many connections were refused.
 func (s *Server) Stats() Stats {
 	s.mu.Lock()
-	n := len(s.conns)
+	n, refused := len(s.conns), s.refused
 	s.mu.Unlock()
-	return Stats{Connections: n, LockedIDs: s.table.Len()}
+	return Stats{Connections: n, LockedIDs: s.table.Len(), Refused: refused}
 }
 
-func (s *Server) newConn(nc net.Conn) *conn {
+// newConn registers a connection just accepted, or returns nil: while draining (then
+// it closes nc), or when MaxClients connections are open (then full is MaxClients and
+// the caller refuses nc).
+func (s *Server) newConn(nc net.Conn) (c *conn, full int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.draining {
 		nc.Close()
-		return nil
+		return nil, 0
 	}
-	c := &conn{srv: s, nc: nc, br: bufio.NewReader(nc), bw: bufio.NewWriter(nc), log: s.log.With().Str("peer", peerName(nc)).Logger()}
+	if max := s.config().MaxClients; max > 0 && len(s.conns) >= max {
+		s.refused++
+		if now := time.Now(); now.Sub(s.refusalLogAt) >= refusalLogEvery {
+			s.log.Warn().Int("max_clients", max).Uint64("refused", s.refused-s.refusedLogged).
+				Msgf("refusing connections: session_pgsql.max_clients connections are open (logged at most every %s, with the count since)", refusalLogEvery)
+			s.refusalLogAt, s.refusedLogged = now, s.refused
+		}
+		return nil, max
+	}
+	c = &conn{srv: s, nc: nc, br: bufio.NewReader(nc), bw: bufio.NewWriter(nc), accepted: time.Now(),
+		log: s.log.With().Str("peer", peerName(nc)).Logger()}
 	s.conns[c] = struct{}{}
-	return c
+	return c, 0
+}
+
+// refuseWriteTimeout bounds the write of a refusal, which the accept loop makes: a new
+// connection's send buffer is empty, so it does not wait unless something is wrong.
+const refuseWriteTimeout = 50 * time.Millisecond
+
+// refuse answers a connection over MaxClients (max) with TOO_MANY_CLIENTS and closes it.
+func (s *Server) refuse(nc net.Conn, max int) {
+	nc.SetWriteDeadline(time.Now().Add(refuseWriteTimeout))
+	nc.Write(AppendReply(nil, Reply{Status: StatusTooManyClients, Fields: [][]byte{
+		fmt.Appendf(nil, "the daemon has session_pgsql.max_clients (%d) connections open; try again later", max)}}))
+	nc.Close()
 }
 
 func (s *Server) removeConn(c *conn) {

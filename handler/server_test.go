@@ -238,11 +238,12 @@ func TestMalformedFramesGetAnErrorAndCloseTheConnection(t *testing.T) {
 		frame []byte
 		want  handler.Status
 	}{
-		"oversize":       {binary.BigEndian.AppendUint32(nil, 1<<16+1), handler.StatusFrameTooLarge},
-		"short header":   {[]byte{0, 0, 0, 2, 1, 0}, handler.StatusBadFrame},
-		"field overruns": {[]byte{0, 0, 0, 9, 2, 0, 0, 0, 1, 0, 0, 0, 9}, handler.StatusBadFrame},
-		"before hello":   {handler.AppendRequest(nil, handler.Request{Op: handler.OpRead, ID: 1, Fields: [][]byte{[]byte(sid)}}), handler.StatusNotAuthenticated},
-		"bad version":    {handler.AppendRequest(nil, handler.Request{Op: handler.OpHello, ID: 1, Fields: [][]byte{[]byte("9"), nil, nil, nil}}), handler.StatusBadVersion},
+		"oversize":                {binary.BigEndian.AppendUint32(nil, 1<<16+1), handler.StatusFrameTooLarge},
+		"short header":            {[]byte{0, 0, 0, 2, 1, 0}, handler.StatusBadFrame},
+		"field overruns":          {[]byte{0, 0, 0, 9, 2, 0, 0, 0, 1, 0, 0, 0, 9}, handler.StatusBadFrame},
+		"before hello":            {handler.AppendRequest(nil, handler.Request{Op: handler.OpRead, ID: 1, Fields: [][]byte{[]byte(sid)}}), handler.StatusNotAuthenticated},
+		"unknown op before hello": {handler.AppendRequest(nil, handler.Request{Op: handler.Op(200), ID: 1}), handler.StatusNotAuthenticated},
+		"bad version":             {handler.AppendRequest(nil, handler.Request{Op: handler.OpHello, ID: 1, Fields: [][]byte{[]byte("9"), nil, nil, nil}}), handler.StatusBadVersion},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -288,6 +289,59 @@ func TestTruncatedFrameTimesOutWithoutHarm(t *testing.T) {
 	e.hello().ok(handler.OpRead, sid) // the daemon still serves
 }
 
+func TestConnectionWithoutHelloIsClosedAfterTheClientTimeoutAndOneAfterHelloMayIdle(t *testing.T) {
+	const timeout = 200 * time.Millisecond
+	e := newEnv(t, handler.Config{Locking: true, FrameTimeout: timeout})
+	idle := e.hello()
+	silent := e.dial()
+	if !silent.closed() {
+		t.Fatal("a connection that never sent HELLO is still open")
+	}
+	slow := e.dial()
+	slow.nc.Write([]byte{0, 0, 0, 40, 1}) // HELLO begun, never finished
+	if rep := slow.recv(); rep.Status != handler.StatusBadFrame || !slow.closed() {
+		t.Fatalf("status %s (%s), want BAD_FRAME and a closed connection", rep.Status, field(rep, 0))
+	}
+	time.Sleep(2 * timeout) // the persistent socket of a PHP-FPM worker between requests
+	idle.ok(handler.OpHello, "1", "", "PHPSESSID", "")
+	idle.ok(handler.OpRead, sid)
+}
+
+func TestConnectionsOverMaxClientsAreRefusedWhileTheOthersAreServed(t *testing.T) {
+	e := newEnv(t, handler.Config{Locking: true, MaxClients: 2})
+	authed := e.hello()
+	waiting := e.dial() // not authenticated yet: counts all the same
+	over := e.dial()
+	rep := over.recv()
+	if rep.Status != handler.StatusTooManyClients || rep.ID != 0 || !strings.Contains(field(rep, 0), "max_clients (2)") {
+		t.Fatalf("status %s id %d (%s), want TOO_MANY_CLIENTS id 0 naming max_clients", rep.Status, rep.ID, field(rep, 0))
+	}
+	if !over.closed() {
+		t.Fatal("refused connection left open")
+	}
+	authed.ok(handler.OpRead, sid)
+	write(authed, sid, "a|i:1;")
+	waiting.ok(handler.OpHello, "1", "", "PHPSESSID", "")
+	if got := waiting.ok(handler.OpRead, sid)[0]; got != "a|i:1;" {
+		t.Fatalf("read %q", got)
+	}
+	if n := e.srv.Stats().Refused; n != 1 {
+		t.Fatalf("%d refused connections counted, want 1", n)
+	}
+	waiting.nc.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for { // the daemon notices the close on its own time
+		c := e.dial()
+		c.send(handler.OpHello, "1", "", "PHPSESSID", "")
+		if rep := c.recv(); rep.Status == handler.StatusOK {
+			break
+		} else if rep.Status != handler.StatusTooManyClients || time.Now().After(deadline) {
+			t.Fatalf("after a client left: status %s (%s)", rep.Status, field(rep, 0))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 func TestUnknownOperationKeepsTheConnection(t *testing.T) {
 	e := newEnv(t, handler.Config{Locking: true})
 	c := e.hello()
@@ -299,7 +353,13 @@ func TestUnknownOperationKeepsTheConnection(t *testing.T) {
 func TestSecretIsRequiredWhenConfigured(t *testing.T) {
 	e := newEnv(t, handler.Config{Locking: true, Secret: "s3cret"})
 	c := e.dial()
-	if msg := c.fails(handler.StatusAuthFailed, handler.OpHello, "1", "wrong", "PHPSESSID", ""); strings.Contains(msg, "s3cret") {
+	hello := c.send(handler.OpHello, "1", "wrong", "PHPSESSID", "")
+	c.send(handler.OpRead, sid) // pipelined, as the PHP client does: never executed
+	rep := c.recv()
+	if rep.Status != handler.StatusAuthFailed || rep.ID != hello {
+		t.Fatalf("status %s id %d, want AUTH_FAILED id %d", rep.Status, rep.ID, hello)
+	}
+	if msg := field(rep, 0); strings.Contains(msg, "s3cret") {
 		t.Fatalf("error message leaks the secret: %q", msg)
 	}
 	if !c.closed() {
