@@ -63,6 +63,10 @@ type Config struct {
 	// MaxConnections is session_pgsql.max_connections: the size of the daemon's
 	// database connection pool, shared by all PHP-FPM workers of the host.
 	MaxConnections int
+	// MaxClients is session_pgsql.max_clients: how many client connections the
+	// daemon keeps open at once, from 0 (no bound) to 1000000, or MaxClientsAuto
+	// ("auto", the default): a bound the daemon derives from its open file limit.
+	MaxClients int
 	// PreparedStatements is session_pgsql.prepared_statements: use named
 	// prepared statements (off for PgBouncer before 1.21 in transaction mode).
 	PreparedStatements bool
@@ -160,6 +164,9 @@ const (
 	dirSecretFile = "session_pgsql.secret_file"
 )
 
+// MaxClientsAuto is Config.MaxClients for session_pgsql.max_clients = auto.
+const MaxClientsAuto = -1
+
 // directives lists every session_pgsql directive in the order Load checks
 // them. Each Default must parse to the value Defaults returns.
 var directives = []directive{
@@ -243,6 +250,20 @@ var directives = []directive{
 				return fmt.Errorf("invalid number of connections %q (allowed: a whole number from 1 to 10000)", v)
 			}
 			c.MaxConnections = int(n)
+			return nil
+		}},
+	{Directive{"session_pgsql.max_clients", "auto",
+		"Most client connections the daemon keeps open (each PHP-FPM worker keeps one); auto: its open file limit less max_connections and 64; 0: no bound."},
+		func(c *Config, v string) error {
+			if strings.EqualFold(v, "auto") {
+				c.MaxClients = MaxClientsAuto
+				return nil
+			}
+			n, err := strconv.ParseInt(v, 10, 32)
+			if err != nil || n < 0 || n > 1000000 {
+				return fmt.Errorf("invalid number of connections %q (allowed: auto, or a whole number from 0, no bound, to 1000000)", v)
+			}
+			c.MaxClients = int(n)
 			return nil
 		}},
 	{Directive{"session_pgsql.prepared_statements", "on",
@@ -399,6 +420,7 @@ func Defaults() *Config {
 		LockLease:          15 * time.Second,
 		PreparedStatements: true,
 		MaxConnections:     32,
+		MaxClients:         MaxClientsAuto,
 		LockTimeout:        30 * time.Second,
 		Listen:             Listen{Network: "unix", Address: "/run/phpsessd/phpsessd.sock"},
 		MaxFrameSize:       4 << 20,

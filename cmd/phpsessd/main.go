@@ -29,6 +29,7 @@ import (
 	"github.com/phpsessd/phpsessd/iniconf"
 	"github.com/phpsessd/phpsessd/pgsess"
 	"github.com/rs/zerolog"
+	"github.com/rs/zerolog/diode"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -57,6 +58,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && (args[0] == "gc" || args[0] == "inspect" || args[0] == "version" || args[0] == "serve") {
 		cmd, args = args[0], args[1:]
 	}
+	if cmd == "serve" {
+		// A log reader that went away must not kill the daemon: Go's default for a
+		// write to a broken pipe on standard error is to die of SIGPIPE; ignored, the
+		// write fails (and the log line is lost).
+		signal.Ignore(syscall.SIGPIPE)
+	}
 	fs := flag.NewFlagSet("phpsessd "+cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	iniPath := fs.String("ini", defaultINI, "the php.ini to read (PHP-FPM's)")
@@ -79,11 +86,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "phpsessd: %v\n", err)
 		return 2
 	}
-	log, err := newLogger(stderr, *logFormat, cfg.LogLevel)
+	log, flushLog, err := newLogger(stderr, *logFormat, cfg.LogLevel)
 	if err != nil {
 		fmt.Fprintf(stderr, "phpsessd: %v\n", err)
 		return 2
 	}
+	defer flushLog()
 	store, err := openStore(cfg, log)
 	if err != nil {
 		var ie *iniconf.Error
@@ -111,10 +119,22 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return serve(ctx, cfg, *iniPath, *scanDir, store, log)
 }
 
-func newLogger(w io.Writer, format, level string) (zerolog.Logger, error) {
+// logBuffer is how many log lines wait for a slow standard error before lines are
+// dropped, and flushTimeout how long the lines still waiting may take at exit.
+const (
+	logBuffer    = 4096
+	flushTimeout = time.Second
+)
+
+// newLogger returns the logger writing to w in format, and flush, which writes what
+// is still buffered (waiting at most flushTimeout) and must be called before exit.
+// Logging never waits for w: lines go through a buffer of logBuffer lines, written by
+// a goroutine of their own, and a reader of w that stalls costs lines, counted in a
+// line of their own once it reads again, not the daemon's progress.
+func newLogger(w io.Writer, format, level string) (log zerolog.Logger, flush func(), err error) {
 	lvl, err := zerolog.ParseLevel(level)
 	if err != nil {
-		return zerolog.Logger{}, fmt.Errorf("log level %q: %w", level, err)
+		return zerolog.Logger{}, nil, fmt.Errorf("log level %q: %w", level, err)
 	}
 	switch format {
 	case "json":
@@ -125,11 +145,24 @@ func newLogger(w io.Writer, format, level string) (zerolog.Logger, error) {
 			w = zerolog.ConsoleWriter{Out: w}
 		}
 	default:
-		return zerolog.Logger{}, fmt.Errorf("-log-format %q: want json, console or auto", format)
+		return zerolog.Logger{}, nil, fmt.Errorf("-log-format %q: want json, console or auto", format)
 	}
 	// The level is global so that a reload can change it for every component.
 	zerolog.SetGlobalLevel(lvl)
-	return zerolog.New(w).With().Timestamp().Logger(), nil
+	// The struct hides w's Close from the diode's, which would close standard error.
+	dw := diode.NewWriter(struct{ io.Writer }{w}, logBuffer, 0, func(missed int) {
+		direct := zerolog.New(w) // on the diode's goroutine, the only one writing w
+		direct.Warn().Timestamp().Int("lines", missed).Msg("log lines dropped: standard error did not keep up")
+	})
+	flush = func() {
+		done := make(chan struct{})
+		go func() { dw.Close(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(flushTimeout):
+		}
+	}
+	return zerolog.New(dw).With().Timestamp().Logger(), flush, nil
 }
 
 func openStore(cfg *iniconf.Config, log zerolog.Logger) (*pgsess.Store, error) {
@@ -220,6 +253,9 @@ func serve(ctx context.Context, cfg *iniconf.Config, iniPath, scanDir string, st
 		log.Error().Err(err).Str("listen", cfg.Listen.String()).Msg("cannot listen")
 		return 1
 	}
+	// Closing removes the Unix socket, on whichever path serve returns or panics
+	// (Serve and Shutdown close it too; closing again does nothing).
+	defer ln.Close()
 	m := newMetrics()
 	d := &daemon{iniPath: iniPath, scanDir: scanDir, cfg: cfg, started: cfg, store: store, log: log, metrics: m}
 	d.srv = handler.New(d.handlerConfig(cfg), store)
@@ -244,7 +280,8 @@ func serve(ctx context.Context, cfg *iniconf.Config, iniPath, scanDir string, st
 	served := make(chan error, 1)
 	go func() { served <- d.srv.Serve(ln) }()
 	log.Info().Str("listen", cfg.Listen.String()).Strs("ini", cfg.Files).Str("version", version).
-		Bool("locking", cfg.Locking).Str("lock_scope", cfg.LockScope).Str("lock_method", cfg.LockMethod).Msg("phpsessd ready")
+		Bool("locking", cfg.Locking).Str("lock_scope", cfg.LockScope).Str("lock_method", cfg.LockMethod).
+		Int("max_clients", maxClients(cfg)).Msg("phpsessd ready")
 
 	for {
 		select {
@@ -281,6 +318,7 @@ func (d *daemon) handlerConfig(cfg *iniconf.Config) handler.Config {
 		Secret:       cfg.Secret,
 		MaxFrameSize: cfg.MaxFrameSize,
 		FrameTimeout: cfg.ClientTimeout,
+		MaxClients:   maxClients(cfg),
 		GCOnAccess:   cfg.GCInterval < 0,
 		Logger:       d.log.With().Str("component", "handler").Logger(),
 		Observe:      d.metrics.observe,
