@@ -183,6 +183,16 @@ func TestStrictModeRejectsUnknownIDs(t *testing.T) {
 	}
 }
 
+func TestStrictModeReplacesAnIDOutsideTheAlphabetWithoutAWarning(t *testing.T) {
+	s := newSite(t, "")
+	b := s.web.Browser()
+	b.PHPValue = "session.use_strict_mode=1"
+	b.SetCookie("PHPSESSID", "not.an.id")
+	if n := s.mustGet(b, "do=count").int("n"); n != 1 || b.Cookie("PHPSESSID") == "not.an.id" {
+		t.Fatalf("n=%d, cookie %q: expected a new session under a new id", n, b.Cookie("PHPSESSID"))
+	}
+}
+
 func TestRegenerateIDMovesTheSessionAndDeletesTheOldRow(t *testing.T) {
 	s := newSite(t, "")
 	b := s.web.Browser()

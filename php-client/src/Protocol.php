@@ -50,6 +50,7 @@ final class Protocol
     public const CANCELLED = 10;
     public const BAD_REQUEST = 11;
     public const SHUTTING_DOWN = 12;
+    public const TOO_MANY_CLIENTS = 14;
     public const INTERNAL = 99;
 
     /** Length of a request header: op:u8 request_id:u32. */
@@ -86,6 +87,7 @@ final class Protocol
         self::CANCELLED => 'CANCELLED',
         self::BAD_REQUEST => 'BAD_REQUEST',
         self::SHUTTING_DOWN => 'SHUTTING_DOWN',
+        self::TOO_MANY_CLIENTS => 'TOO_MANY_CLIENTS',
         self::INTERNAL => 'INTERNAL',
     ];
 
@@ -97,6 +99,7 @@ final class Protocol
         self::AUTH_FAILED => true,
         self::NOT_AUTHENTICATED => true,
         self::SHUTTING_DOWN => true,
+        self::TOO_MANY_CLIENTS => true,
     ];
 
     private function __construct()

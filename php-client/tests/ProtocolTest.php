@@ -70,13 +70,14 @@ final class ProtocolTest extends TestCase
     {
         $closing = array_filter(range(0, 100), static fn (int $s): bool => Protocol::closesConnection($s));
 
-        $this->assertSame([1, 2, 4, 5, 6, 12], array_values($closing));
+        $this->assertSame([1, 2, 4, 5, 6, 12, 14], array_values($closing));
     }
 
     public function testNamesFollowProtocolMd(): void
     {
         $this->assertSame('UPDATE_TIMESTAMP', Protocol::opName(Protocol::OP_UPDATE_TIMESTAMP));
         $this->assertSame('LOCK_TIMEOUT', Protocol::statusName(Protocol::LOCK_TIMEOUT));
+        $this->assertSame('TOO_MANY_CLIENTS', Protocol::statusName(Protocol::TOO_MANY_CLIENTS));
         $this->assertSame('STATUS_42', Protocol::statusName(42));
     }
 }

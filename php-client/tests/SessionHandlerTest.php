@@ -511,18 +511,18 @@ final class SessionHandlerTest extends TestCase
 
     public function testInvalidIdReplyFailsWithoutClosingTheConnection(): void
     {
-        $daemon = $this->daemon(['rules' => [['op' => Protocol::OP_VALIDATE_ID, 'action' => 'error',
+        $daemon = $this->daemon(['rules' => [['op' => Protocol::OP_READ, 'action' => 'error',
             'status' => Protocol::INVALID_ID, 'message' => 'session id outside the alphabet']]]);
         $handler = $this->handler($daemon);
         $this->assertQuiet(true, fn () => $handler->open('', 'PHPSESSID'));
 
         $this->assertFailsWithWarning(
-            fn () => $handler->validateId('bad id'),
+            fn () => $handler->read('bad id'),
             ['INVALID_ID (7)', 'outside the alphabet'],
         );
         $this->assertQuiet(true, fn () => $handler->destroy(self::ID));
 
-        $this->assertSame(['HELLO@1', 'VALIDATE_ID@1', 'DESTROY@1'], $daemon->trace());
+        $this->assertSame(['HELLO@1', 'READ@1', 'DESTROY@1'], $daemon->trace());
     }
 
     public function testCloseWithoutAConnectionSucceedsWithoutTalkingToTheDaemon(): void
