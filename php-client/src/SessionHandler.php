@@ -708,9 +708,16 @@ final class SessionHandler implements \SessionHandlerInterface, \SessionUpdateTi
         try {
             try {
                 $this->writeAll($frames, $deadline);
-            } catch (ProtocolException $e) {
+            } catch (TimeoutException $e) {
                 $this->disconnect();
                 throw $e;
+            } catch (ProtocolException $e) {
+                // The daemon may have closed the connection after an error reply
+                // of its own (TOO_MANY_CLIENTS, when it refuses it): that says
+                // more than the broken pipe.
+                $closing = $this->closingReply($limit);
+                $this->disconnect();
+                throw $closing ?? $e;
             }
             $replies = [];
             foreach ($ids as $i => $id) {
@@ -758,6 +765,20 @@ final class SessionHandler implements \SessionHandlerInterface, \SessionUpdateTi
         }
         $this->socketUsed = true;
         return $replies;
+    }
+
+    /**
+     * The error reply the daemon left on a connection it closed before it read
+     * our request (whose write failed), or null. Waits for nothing.
+     */
+    private function closingReply(int $limit): ?ErrorReplyException
+    {
+        try {
+            [$status, $replyId, $reply] = Protocol::decodeReply($this->readFrame(microtime(true) + 0.001, $limit));
+        } catch (ProtocolException) {
+            return null;
+        }
+        return $status !== Protocol::OK && $replyId === 0 ? new ErrorReplyException($status, $reply[0] ?? '', 0) : null;
     }
 
     /** The next request id: consecutive, wrapping from 0xFFFFFFFF to 1 (0 means "unknown" in replies). */

@@ -271,6 +271,22 @@ final class SessionHandlerTest extends TestCase
         $this->assertSame(['HELLO@1'], $daemon->trace());
     }
 
+    public function testRefusedConnectionFailsWithTheDaemonsReplyNotABrokenPipe(): void
+    {
+        $daemon = $this->daemon(['refuse' => Protocol::TOO_MANY_CLIENTS]);
+        $handler = $this->handler($daemon);
+        $this->assertQuiet(true, fn () => $handler->open('', 'PHPSESSID'));
+        // The daemon refuses and closes before the client writes.
+        for ($i = 0; $i < 500 && !in_array('refused', array_column($daemon->log(), 'event'), true); $i++) {
+            usleep(10000);
+        }
+
+        $this->assertFailsWithWarning(
+            fn () => $handler->read(self::ID),
+            ['phpsessd: read failed', 'TOO_MANY_CLIENTS (14)', 'refused by script'],
+        );
+    }
+
     public function testHelloThatIsNeverAnsweredFailsAfterTheTimeout(): void
     {
         $daemon = $this->daemon(['rules' => [['action' => 'silent'], ['action' => 'silent']]]);

@@ -13,7 +13,9 @@
  * "ready" on stdout once listening and exits when stdin closes.
  *
  * Script keys: rules (list), secret (HELLO must carry it), max_frame_size,
- * gc_deleted (GC's answer), status (STATUS's object). Rule keys:
+ * gc_deleted (GC's answer), status (STATUS's object), refuse (a status: every
+ * connection gets that error reply with request id 0 when accepted, and is
+ * closed, as phpsessd refuses one over max_clients). Rule keys:
  *   action  auto | reply | error | stale | silent | close | half | raw | trickle
  *   op      only apply to this operation code (else answer auto, keep the rule)
  *   status, fields, fields_b64   for reply: the reply (default OK, no fields)
@@ -31,7 +33,7 @@
 
 declare(strict_types=1);
 
-const CLOSING = [1, 2, 4, 5, 6, 12];
+const CLOSING = [1, 2, 4, 5, 6, 12, 14];
 
 [, $socketPath, $scriptFile, $logFile] = $argv;
 $script = json_decode((string) file_get_contents($scriptFile), true, 512, JSON_THROW_ON_ERROR);
@@ -295,7 +297,12 @@ while (true) {
         }
         if ($stream === $server) {
             $client = @stream_socket_accept($server, 0);
-            if ($client !== false) {
+            if ($client !== false && isset($script['refuse'])) {
+                $connCount++;
+                @fwrite($client, frame((int) $script['refuse'], 0, ['refused by script']));
+                @fclose($client);
+                logLine(['event' => 'refused', 'conn' => $connCount]);
+            } elseif ($client !== false) {
                 $connCount++;
                 $conns[(int) $client] = ['stream' => $client, 'buf' => '', 'auth' => false, 'no' => $connCount,
                     'name' => '', 'addr' => ''];
