@@ -86,7 +86,15 @@ func DaemonINI(dir, dsn string) string {
 // waiting until it listens. The daemon is killed when the test ends.
 func StartDaemon(tb testing.TB, dir, ini string) *Daemon {
 	tb.Helper()
-	d, err := startDaemon(Binary(tb), dir, ini)
+	return StartDaemonLoggingTo(tb, dir, ini, nil)
+}
+
+// StartDaemonLoggingTo is StartDaemon with the daemon's standard error, its log, going
+// to stderr instead of Log (when stderr is not nil): for tests of a log reader that
+// goes away or stalls.
+func StartDaemonLoggingTo(tb testing.TB, dir, ini string, stderr *os.File) *Daemon {
+	tb.Helper()
+	d, err := startDaemon(Binary(tb), dir, ini, stderr)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -99,7 +107,7 @@ func StartDaemon(tb testing.TB, dir, ini string) *Daemon {
 	return d
 }
 
-func startDaemon(bin, dir, ini string) (*Daemon, error) {
+func startDaemon(bin, dir, ini string, stderr *os.File) (*Daemon, error) {
 	path := filepath.Join(dir, "php.ini")
 	if err := os.WriteFile(path, []byte(ini), 0o644); err != nil {
 		return nil, err
@@ -112,6 +120,9 @@ func startDaemon(bin, dir, ini string) (*Daemon, error) {
 	}
 	d.cmd = exec.Command(bin, "-ini", path, "-log-format", "json")
 	d.cmd.Stdout, d.cmd.Stderr = d.log, d.log
+	if stderr != nil {
+		d.cmd.Stderr = stderr
+	}
 	d.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := d.cmd.Start(); err != nil {
 		return nil, err
@@ -133,8 +144,12 @@ func (d *Daemon) Kill() {
 }
 
 // Stop sends SIGTERM and returns the exit code.
-func (d *Daemon) Stop() int {
-	d.cmd.Process.Signal(syscall.SIGTERM)
+func (d *Daemon) Stop() int { return d.Exit(syscall.SIGTERM) }
+
+// Exit sends sig and returns the exit code, -1 when a signal ended the process; it
+// kills the daemon if it has not exited after a minute.
+func (d *Daemon) Exit(sig os.Signal) int {
+	d.cmd.Process.Signal(sig)
 	select {
 	case <-d.exited:
 	case <-time.After(60 * time.Second):
