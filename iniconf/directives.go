@@ -40,6 +40,18 @@ type Config struct {
 	// disables garbage collection, a negative value means on every session
 	// access.
 	GCInterval time.Duration
+	// VacuumInterval is session_pgsql.vacuum_interval, a whole number of
+	// seconds between VACUUM (ANALYZE) runs of the session table; 0 turns them
+	// off.
+	VacuumInterval time.Duration
+	// Disable is session_pgsql.disable: PHP clients reading this php.ini do not
+	// register phpsessd's save handler. The daemon itself still serves.
+	Disable bool
+	// Ignored lists, in the order of Directives, the directives of the
+	// extension set in php.ini (with any value) that phpsessd accepts and does
+	// not need: sem_file_name, use_app_vars, serializable. Their Description
+	// says why.
+	Ignored []string
 
 	// The directives phpsessd adds, with the same prefix.
 
@@ -210,6 +222,29 @@ var directives = []directive{
 			c.GCInterval = time.Duration(n) * time.Second
 			return nil
 		}},
+	{Directive{"session_pgsql.vacuum_interval", "21600",
+		"Seconds between VACUUM (ANALYZE) runs of the session table by one daemon at a time, where the role owns the table; 0 (or off) turns them off."},
+		func(c *Config, v string) error {
+			if b, ok := parseBool(v); ok && !b {
+				v = "0" // PHP reads off, none and empty as 0.
+			}
+			n, err := strconv.ParseInt(v, 10, 32)
+			if err != nil || n < 0 {
+				// The extension vacuumed at every session close when negative.
+				return fmt.Errorf("invalid number of seconds %q (allowed: a whole number from 0; 0 turns vacuuming off, a negative value, which made the extension vacuum at every session close, is not supported)", v)
+			}
+			c.VacuumInterval = time.Duration(n) * time.Second
+			return nil
+		}},
+	{Directive{"session_pgsql.disable", "off",
+		"on: PHP clients reading this php.ini do not register phpsessd (as the extension did not register its handler); the daemon still serves and says so."},
+		boolSetter(func(c *Config) *bool { return &c.Disable })},
+	ignoredDirective("session_pgsql.sem_file_name", "/tmp/php_session_pgsql",
+		"Ignored: the extension's shared-memory file for its GC and vacuum timers; phpsessd times GC and vacuum itself."),
+	ignoredDirective("session_pgsql.use_app_vars", "off",
+		"Ignored: the extension's $_APP application variables (table php_app_vars); phpsessd has no $_APP."),
+	ignoredDirective("session_pgsql.serializable", "off",
+		"Ignored: the extension's SERIALIZABLE transaction for a request's read and write; phpsessd's session locks (session_pgsql.locking) keep concurrent requests from losing writes."),
 	{Directive{"session_pgsql.table", "php_session",
 		"Name of the session table, optionally schema-qualified (schema.table)."},
 		func(c *Config, v string) error {
@@ -413,6 +448,7 @@ func Defaults() *Config {
 		DB:                 []string{"host=localhost dbname=php_session user=nobody"},
 		CreateTable:        true,
 		GCInterval:         3600 * time.Second,
+		VacuumInterval:     21600 * time.Second,
 		Table:              "php_session",
 		Locking:            true,
 		LockScope:          "cluster",
@@ -432,6 +468,15 @@ func Defaults() *Config {
 		SerializeHandler:   "php",
 		SaveHandler:        "files",
 	}
+}
+
+// ignoredDirective is a directive of the extension that phpsessd accepts with
+// any value, as the extension did, and records in Config.Ignored.
+func ignoredDirective(name, def, description string) directive {
+	return directive{Directive{name, def, description}, func(c *Config, _ string) error {
+		c.Ignored = append(c.Ignored, name)
+		return nil
+	}}
 }
 
 // choiceSetter returns a setter that accepts one of allowed, in any case, and stores

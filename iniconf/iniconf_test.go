@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -64,6 +65,7 @@ func TestDirectiveDefaults(t *testing.T) {
 	}
 	want := Defaults()
 	want.Files = []string{p}
+	want.Ignored = []string{"session_pgsql.sem_file_name", "session_pgsql.use_app_vars", "session_pgsql.serializable"}
 	if !reflect.DeepEqual(values(c), values(want)) {
 		t.Errorf("Load(documented defaults) = %+v\nwant %+v", c, want)
 	}
@@ -84,6 +86,9 @@ func TestAllDirectives(t *testing.T) {
 		ShortCircuit:       true,
 		FailoverMode:       true,
 		GCInterval:         600 * time.Second,
+		VacuumInterval:     3600 * time.Second,
+		Disable:            true,
+		Ignored:            []string{"session_pgsql.sem_file_name", "session_pgsql.use_app_vars", "session_pgsql.serializable"},
 		Table:              "my_sessions",
 		Locking:            false,
 		LockScope:          "host",
@@ -235,6 +240,48 @@ func TestBooleans(t *testing.T) {
 	}
 }
 
+func TestVacuumInterval(t *testing.T) {
+	for v, want := range map[string]time.Duration{"0": 0, "off": 0, "": 0, "none": 0, "1": time.Second, "21600": 6 * time.Hour, `"600"`: 10 * time.Minute} {
+		c, err := Load(writeIni(t, "session_pgsql.vacuum_interval = "+v), "")
+		if err != nil || c.VacuumInterval != want {
+			t.Errorf("vacuum_interval = %s: got %v, %v; want %v", v, c, err, want)
+		}
+	}
+}
+
+func TestDisable(t *testing.T) {
+	for v, want := range map[string]bool{"on": true, "1": true, "off": false, "": false} {
+		c, err := Load(writeIni(t, "session_pgsql.disable = "+v), "")
+		if err != nil || c.Disable != want {
+			t.Errorf("disable = %s: got %v, %v; want %v", v, c, err, want)
+		}
+	}
+}
+
+// TestIgnoredExtensionDirectivesAcceptAnyValue: the extension read sem_file_name as any
+// string and use_app_vars and serializable as PHP booleans, which take any value; a php.ini
+// that worked with it must not stop the daemon. Each one set is listed once, whatever its
+// value, and only those set.
+func TestIgnoredExtensionDirectivesAcceptAnyValue(t *testing.T) {
+	for _, v := range []string{"", "on", "off", "maybe", "2", "/var/run/php_session_pgsql", `"a;b"`} {
+		c, err := Load(writeIni(t, "session_pgsql.serializable = "+v+"\nsession_pgsql.sem_file_name = "+v+
+			"\nsession_pgsql.serializable = "+v+"\n"), "")
+		want := []string{"session_pgsql.sem_file_name", "session_pgsql.serializable"}
+		if err != nil || !reflect.DeepEqual(c.Ignored, want) {
+			t.Errorf("value %s: got %v, %v; want Ignored %v", v, c, err, want)
+		}
+	}
+	c, err := Load(writeIni(t, "session_pgsql.use_app_vars = off\n"), "")
+	if err != nil || !reflect.DeepEqual(c.Ignored, []string{"session_pgsql.use_app_vars"}) {
+		t.Errorf("use_app_vars: got %v, %v", c, err)
+	}
+	for _, d := range Directives() {
+		if slices.Contains(c.Ignored, d.Name) && !strings.HasPrefix(d.Description, "Ignored: ") {
+			t.Errorf("%s: its description must say why it is ignored: %q", d.Name, d.Description)
+		}
+	}
+}
+
 func TestBadValues(t *testing.T) {
 	abs := testdata(t, "secret.txt")
 	tests := []struct {
@@ -250,6 +297,10 @@ func TestBadValues(t *testing.T) {
 		{"session_pgsql.db =", "session_pgsql.db", 1, "no connection string"},
 		{"session_pgsql.gc_interval = 1h", "session_pgsql.gc_interval", 1, "invalid number of seconds"},
 		{"session_pgsql.gc_interval = 99999999999", "session_pgsql.gc_interval", 1, "invalid number of seconds"},
+		{"session_pgsql.vacuum_interval = 6h", "session_pgsql.vacuum_interval", 1, `invalid number of seconds "6h" (allowed: a whole number from 0`},
+		{"session_pgsql.vacuum_interval = -1", "session_pgsql.vacuum_interval", 1, "negative value"},
+		{"session_pgsql.vacuum_interval = 99999999999", "session_pgsql.vacuum_interval", 1, "invalid number of seconds"},
+		{"\nsession_pgsql.disable = maybe", "session_pgsql.disable", 2, `invalid boolean "maybe"`},
 		{"session_pgsql.table = 1abc", "session_pgsql.table", 1, "invalid table name"},
 		{"session_pgsql.table = a.b.c", "session_pgsql.table", 1, "invalid table name"},
 		{"session_pgsql.table = \"a b\"", "session_pgsql.table", 1, "invalid table name"},
