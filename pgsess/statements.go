@@ -16,6 +16,8 @@ type statements struct {
 	gcDelete    string
 	gcKeep      string
 	gcElect     string
+	vacuum      string
+	vacuumOwner string
 
 	// For lock_scope = cluster: a lease (owner token, expiry in milliseconds of the
 	// database's clock) in two extra columns of the row.
@@ -128,6 +130,13 @@ WHERE NOT EXISTS (SELECT FROM touched)`),
 		// One collector at a time across daemons; the lock ends with the transaction, so
 		// it works behind PgBouncer in transaction mode.
 		gcElect: `SELECT pg_try_advisory_xact_lock(hashtext('phpsessd gc ' || $1))`,
+		// SKIP_LOCKED: a table another VACUUM holds is skipped with a warning (see Vacuum).
+		vacuum: r.Replace(`VACUUM (ANALYZE, SKIP_LOCKED) {table}`),
+		// Whether the role may vacuum the table as PostgreSQL 12 to 16 decide it: it has
+		// the privileges of the table's owner or of the database's.
+		vacuumOwner: `SELECT current_user::text, pg_get_userbyid(c.relowner)::text,
+  pg_has_role(c.relowner, 'USAGE') OR pg_has_role(d.datdba, 'USAGE')
+FROM pg_class c, pg_database d WHERE c.oid = to_regclass($1) AND d.datname = current_database()`,
 
 		leaseSchema: `SELECT
   (SELECT count(*) FROM pg_attribute WHERE attrelid = to_regclass($1) AND NOT attisdropped
