@@ -234,12 +234,13 @@ type daemon struct {
 	cfg              *iniconf.Config
 	// started is the configuration the daemon started with, which the directives that
 	// need a restart keep running with across reloads.
-	started *iniconf.Config
-	store   *pgsess.Store
-	srv     *handler.Server
-	log     zerolog.Logger
-	metrics *metrics
-	stopGC  context.CancelFunc
+	started    *iniconf.Config
+	store      *pgsess.Store
+	srv        *handler.Server
+	log        zerolog.Logger
+	metrics    *metrics
+	stopGC     context.CancelFunc
+	stopVacuum context.CancelFunc
 }
 
 func serve(ctx context.Context, cfg *iniconf.Config, iniPath, scanDir string, store *pgsess.Store, log zerolog.Logger) int {
@@ -273,6 +274,8 @@ func serve(ctx context.Context, cfg *iniconf.Config, iniPath, scanDir string, st
 	go store.Ready(bg) // logs each failed attempt; requests meanwhile get DB_UNAVAILABLE
 	d.startGC()
 	defer d.stopGC()
+	d.startVacuum()
+	defer func() { d.stopVacuum() }()
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -282,6 +285,8 @@ func serve(ctx context.Context, cfg *iniconf.Config, iniPath, scanDir string, st
 	log.Info().Str("listen", cfg.Listen.String()).Strs("ini", cfg.Files).Str("version", version).
 		Bool("locking", cfg.Locking).Str("lock_scope", cfg.LockScope).Str("lock_method", cfg.LockMethod).
 		Int("max_clients", maxClients(cfg)).Msg("phpsessd ready")
+	logExtensionLines(cfg, log)
+	logDisable(cfg, log)
 
 	for {
 		select {
@@ -334,6 +339,46 @@ func (d *daemon) startGC() {
 	}
 }
 
+// startVacuum runs periodic VACUUM (ANALYZE) of the table when vacuum_interval is
+// positive.
+func (d *daemon) startVacuum() {
+	ctx, cancel := context.WithCancel(context.Background())
+	d.stopVacuum = cancel
+	if d.cfg.VacuumInterval > 0 {
+		go d.store.RunVacuum(ctx, d.cfg.VacuumInterval)
+	}
+}
+
+// logExtensionLines says, once at start, which lines of the extension's php.ini
+// phpsessd does not need: the directives it ignores (one warning) and
+// session.save_handler = pgsql (a notice).
+func logExtensionLines(cfg *iniconf.Config, log zerolog.Logger) {
+	if len(cfg.Ignored) > 0 {
+		why := map[string]string{}
+		for _, d := range iniconf.Directives() {
+			why[d.Name] = strings.TrimPrefix(d.Description, "Ignored: ")
+		}
+		var parts []string
+		for _, name := range cfg.Ignored {
+			parts = append(parts, name+": "+why[name])
+		}
+		log.Warn().Strs("ignored", cfg.Ignored).Msg("php.ini sets directives only the session_pgsql extension needed; phpsessd ignores them and the lines can go. " +
+			strings.Join(parts, " "))
+	}
+	if strings.EqualFold(cfg.SaveHandler, "pgsql") {
+		log.Info().Msg("session.save_handler = pgsql can stay or go: phpsessd's PHP client registers itself with session_set_save_handler()")
+	}
+}
+
+// logDisable warns when session_pgsql.disable is on. The daemon serves on: PHP code may
+// still register the client itself, and a daemon that exited would only be restarted.
+func logDisable(cfg *iniconf.Config, log zerolog.Logger) {
+	if cfg.Disable {
+		log.Warn().Msg("session_pgsql.disable is on: PHP clients reading this php.ini do not register phpsessd as their save handler; " +
+			"the daemon still serves code that registers it with session_set_save_handler()")
+	}
+}
+
 // reload reads php.ini again (SIGHUP). A bad file keeps the running configuration;
 // a good one applies to the requests that start from now on, except the directives
 // that need a restart, which are logged.
@@ -352,6 +397,13 @@ func (d *daemon) reload() {
 	if next.GCInterval != old.GCInterval {
 		d.stopGC()
 		d.startGC()
+	}
+	if next.VacuumInterval != old.VacuumInterval {
+		d.stopVacuum()
+		d.startVacuum()
+	}
+	if next.Disable != old.Disable {
+		logDisable(next, d.log)
 	}
 	old = d.started // what the directives below still run with
 	restart := map[string]bool{
