@@ -149,3 +149,22 @@ func TestVacuumByARoleNotOwningTheTableIsReportedOnceThenWorksOnceGranted(t *tes
 		t.Fatalf("vacuum_count %d→%d after ownership was granted", v0, v)
 	}
 }
+
+func TestVacuumWorksThroughPgBouncerInTransactionMode(t *testing.T) {
+	pg := testenv.SharedPG(t)
+	dsn := pg.NewDatabase(t)
+	bouncer := testenv.StartPgBouncer(t, pg)
+	s := openStore(t, bouncer.DSN(dsn), Options{CreateTable: true, Lease: 15 * time.Second, SynchronousCommit: true})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := s.Ready(ctx); err != nil {
+		t.Fatal(err)
+	}
+	v0, _ := vacuumCounts(t, dsn)
+	if vacuumed, err := s.Vacuum(ctx); !vacuumed || err != nil {
+		t.Fatalf("Vacuum through PgBouncer = %v, %v; expected a vacuum", vacuumed, err)
+	}
+	if v, _ := vacuumCounts(t, dsn); v != v0+1 {
+		t.Fatalf("vacuum_count %d→%d: expected one more", v0, v)
+	}
+}
