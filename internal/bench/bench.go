@@ -21,13 +21,15 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 )
 
 // Config is one load run against one PHP-FPM pool.
 type Config struct {
-	// FPM is the pool's FastCGI address: unix:/path/fpm.sock or tcp:host:port.
+	// FPM is the pool's FastCGI address: unix:/path/fpm.sock or tcp:host:port. Several
+	// addresses separated by commas drive several pools at once, as one load: client c
+	// sends every request to address c modulo their number, all on the same sessions,
+	// and Result.PerFPM tells each pool's share.
 	FPM string `json:"fpm"`
 	// Script is the absolute path of the page PHP-FPM runs (SCRIPT_FILENAME).
 	Script string `json:"script"`
@@ -56,6 +58,9 @@ type Config struct {
 	Params map[string]string `json:"params,omitempty"`
 	// SessionName is the session cookie's name; default PHPSESSID.
 	SessionName string `json:"session_name"`
+	// CPU lists the process groups whose CPU the run measures over its measured
+	// window, beside the load generator's own (Result.CPU).
+	CPU []Component `json:"cpu_components,omitempty"`
 }
 
 func (c *Config) defaults() error {
@@ -83,11 +88,16 @@ func (c *Config) defaults() error {
 	if !filepath.IsAbs(c.Script) {
 		return fmt.Errorf("bench: -script %q must be an absolute path (PHP-FPM's SCRIPT_FILENAME)", c.Script)
 	}
-	if _, _, err := SplitAddr(c.FPM); err != nil {
-		return err
+	for _, a := range c.addrs() {
+		if _, _, err := SplitAddr(a); err != nil {
+			return err
+		}
 	}
 	return nil
 }
+
+// addrs returns the FPM addresses of the run.
+func (c *Config) addrs() []string { return strings.Split(c.FPM, ",") }
 
 // SplitAddr splits unix:/path or tcp:host:port into a network and an address for
 // net.Dial.
@@ -129,6 +139,35 @@ type Result struct {
 	GeneratorCPU float64 `json:"generator_cpu_s"`
 	// WallSeconds is the run's whole duration, warmup and read-back included.
 	WallSeconds float64 `json:"wall_s"`
+
+	// CPU is the CPU each of Config.CPU's components, and the generator, used from
+	// the start of the measured window until its last request ended, and per
+	// request of the window.
+	CPU []CPUUse `json:"cpu,omitempty"`
+	// PerFPM is each pool's part of a run that drives several (Config.FPM).
+	PerFPM []FPMShare `json:"per_fpm,omitempty"`
+}
+
+// FPMShare is one pool's part of a run that drives several.
+type FPMShare struct {
+	FPM     string `json:"fpm"`
+	Clients int    `json:"clients"`
+	// Requests is its successful requests in the measured window, Share their
+	// fraction of the run's.
+	Requests int64   `json:"requests"`
+	Share    float64 `json:"share"`
+	Latency  Latency `json:"latency_ms"`
+}
+
+// CPUms returns the CPU per request of the window, in milliseconds, of the named
+// component, and whether it was measured.
+func (r *Result) CPUms(name string) (float64, bool) {
+	for _, u := range r.CPU {
+		if u.Name == name {
+			return u.MsPerRequest, true
+		}
+	}
+	return 0, false
 }
 
 // Error kinds.
@@ -213,15 +252,19 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err := cfg.defaults(); err != nil {
 		return nil, err
 	}
-	network, address, _ := SplitAddr(cfg.FPM)
+	addrs := cfg.addrs()
 	// gofast allocates about 200 KiB of buffers per request; collecting them less
 	// often leaves more of a small machine's CPU to the servers being measured.
 	defer debug.SetGCPercent(debug.SetGCPercent(400))
-	newReq := func() requester { return newFCGI(network, address, &cfg) }
-	return run(ctx, cfg, newReq)
+	// newReq returns a requester for client c.
+	newReq := func(c int) requester {
+		network, address, _ := SplitAddr(addrs[c%len(addrs)])
+		return newFCGI(network, address, &cfg)
+	}
+	return run(ctx, cfg, len(addrs), newReq)
 }
 
-func run(ctx context.Context, cfg Config, newReq func() requester) (*Result, error) {
+func run(ctx context.Context, cfg Config, pools int, newReq func(client int) requester) (*Result, error) {
 	ids := SessionIDs(cfg.Sessions)
 	cookies := make([]string, len(ids))
 	for i, id := range ids {
@@ -231,18 +274,34 @@ func run(ctx context.Context, cfg Config, newReq func() requester) (*Result, err
 	tally := NewTally(cfg.Sessions)
 	var errs errorLog
 
-	// Probe once so that a wrong socket, script or pool fails fast with its message.
-	probe := newReq()
-	_, kind, msg := check(probe.get(ctx, "payload=0&probe=1", ""))
-	probe.close()
-	if kind != "" {
-		return nil, fmt.Errorf("bench: %s %s: %s", cfg.FPM, cfg.Script, msg)
+	// Probe each pool once so that a wrong socket, script or pool fails fast with its
+	// message.
+	for p := 0; p < pools; p++ {
+		probe := newReq(p)
+		_, kind, msg := check(probe.get(ctx, "payload=0&probe=1", ""))
+		probe.close()
+		if kind != "" {
+			return nil, fmt.Errorf("bench: %s %s: %s", cfg.addrs()[p], cfg.Script, msg)
+		}
 	}
 
-	cpu0 := processCPU()
+	cpuRun0 := SelfCPU()
 	start := time.Now()
 	measureFrom := start.Add(cfg.Warmup)
 	stopAt := measureFrom.Add(cfg.Duration)
+	// The components' CPU is read when the measured window starts, and again once
+	// its last request has ended.
+	var cpu0 []float64
+	var cpuErr error
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		select {
+		case <-time.After(time.Until(measureFrom)):
+			cpu0, cpuErr = sampleCPU(cfg.CPU)
+		case <-ctx.Done():
+		}
+	}()
 	var next atomic.Uint64
 	lat := make([][]time.Duration, cfg.Clients)
 	lastEnd := make([]time.Time, cfg.Clients)
@@ -252,7 +311,7 @@ func run(ctx context.Context, cfg Config, newReq func() requester) (*Result, err
 		wg.Add(1)
 		go func(c int) {
 			defer wg.Done()
-			r := newReq()
+			r := newReq(c)
 			defer r.close()
 			mine := make([]time.Duration, 0, 4096)
 			for ctx.Err() == nil {
@@ -281,17 +340,25 @@ func run(ctx context.Context, cfg Config, newReq func() requester) (*Result, err
 		}(c)
 	}
 	wg.Wait()
+	<-sampled
 	if err := ctx.Err(); err != nil {
 		return nil, err
+	}
+	cpu1, err := sampleCPU(cfg.CPU)
+	if err == nil {
+		err = cpuErr
+	}
+	if err != nil {
+		return nil, fmt.Errorf("bench: measuring CPU: %w", err)
 	}
 
 	// Read every session back: the page increments once more and returns the count.
 	var sess atomic.Int64
 	for c := 0; c < min(cfg.Clients, cfg.Sessions); c++ {
 		wg.Add(1)
-		go func() {
+		go func(c int) {
 			defer wg.Done()
-			r := newReq()
+			r := newReq(c)
 			defer r.close()
 			for {
 				s := int(sess.Add(1) - 1)
@@ -305,14 +372,14 @@ func run(ctx context.Context, cfg Config, newReq func() requester) (*Result, err
 				}
 				tally.Final(s, n)
 			}
-		}()
+		}(c)
 	}
 	wg.Wait()
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 
-	res := &Result{Config: cfg, GeneratorCPU: processCPU() - cpu0, WallSeconds: time.Since(start).Seconds()}
+	res := &Result{Config: cfg, GeneratorCPU: SelfCPU() - cpuRun0, WallSeconds: time.Since(start).Seconds()}
 	var all []time.Duration
 	end := measureFrom
 	for c := range lat {
@@ -328,17 +395,23 @@ func run(ctx context.Context, cfg Config, newReq func() requester) (*Result, err
 		res.RequestsPerS = float64(res.Requests) / res.Seconds
 	}
 	res.Latency = Summarize(all)
+	res.CPU = cpuUse(cfg.CPU, cpu0, cpu1, res.Requests)
+	if pools > 1 {
+		for p, addr := range cfg.addrs() {
+			share := FPMShare{FPM: addr}
+			var mine []time.Duration
+			for c := p; c < cfg.Clients; c += pools {
+				share.Clients++
+				mine = append(mine, lat[c]...)
+			}
+			share.Requests = int64(len(mine))
+			share.Share = ratio(float64(share.Requests), float64(res.Requests))
+			share.Latency = Summarize(mine)
+			res.PerFPM = append(res.PerFPM, share)
+		}
+	}
 	res.Errors, res.ErrorKinds, res.ErrorSamples = errs.total, errs.kinds, errs.samples
 	lost := tally.Lost()
 	res.Made, res.Lost, res.LostIn, res.Unverified = lost.Made, lost.Lost, lost.Sessions, lost.Unverified
 	return res, nil
-}
-
-// processCPU returns the user+system CPU seconds this process has used.
-func processCPU() float64 {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
 }

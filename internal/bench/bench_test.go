@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -222,6 +223,43 @@ func TestRunReadsEverySessionBack(t *testing.T) {
 				t.Fatalf("FastCGI params: %v", p)
 			}
 		})
+	}
+}
+
+func TestRunDrivesSeveralPoolsAsOneLoad(t *testing.T) {
+	// Two pools in front of the same sessions, as two web hosts with a daemon each.
+	page := &fakePage{counters: map[string]int{}}
+	var hits [2]atomic.Int64
+	count := func(i int) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			hits[i].Add(1)
+			page.ServeHTTP(w, r)
+		})
+	}
+	cfg := shortRun(serveFCGI(t, count(0)) + "," + serveFCGI(t, count(1)))
+	cfg.CPU = []Component{{Name: CPUFPM, Roots: []int{os.Getpid()}}}
+	res, err := Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Errors != 0 || res.Lost != 0 || res.Unverified != 0 || res.Requests == 0 {
+		t.Fatalf("errors %d %v, lost %d, unverified %d, requests %d", res.Errors, res.ErrorSamples, res.Lost, res.Unverified, res.Requests)
+	}
+	if len(res.PerFPM) != 2 {
+		t.Fatalf("per pool: %+v", res.PerFPM)
+	}
+	var sum int64
+	for i, p := range res.PerFPM {
+		if p.FPM != strings.Split(cfg.FPM, ",")[i] || p.Clients != cfg.Clients/2 || p.Requests == 0 || hits[i].Load() == 0 {
+			t.Errorf("pool %d: %+v, %d hits", i, p, hits[i].Load())
+		}
+		sum += p.Requests
+	}
+	if sum != res.Requests || res.PerFPM[0].Share+res.PerFPM[1].Share < 0.999 {
+		t.Fatalf("shares %+v of %d requests", res.PerFPM, res.Requests)
+	}
+	if len(res.CPU) != 2 || res.CPU[0].Name != CPUFPM || res.CPU[1].Name != CPUGenerator {
+		t.Fatalf("cpu %+v", res.CPU)
 	}
 }
 

@@ -92,7 +92,7 @@ func run(o options) (err error) {
 		}
 	}()
 	started := time.Now()
-	procs0, load0 := snapshotProcs(), loadAvg()
+	procs0, load0 := bench.Procs(), loadAvg()
 	raiseNoFile(uint64(o.rssConns + 256))
 
 	root, err := testenv.RepoRoot()
@@ -266,7 +266,7 @@ func run(o options) (err error) {
 			suite.Notes = append(suite.Notes, fmt.Sprintf("phpsessd logged %d warnings or errors; the last: %s", n, daemon.lastComplaint()))
 		}
 	}
-	busy, foreign := foreignCPU(procs0, snapshotProcs())
+	busy, foreign := foreignCPU(procs0, bench.Procs())
 	wall := time.Since(started).Seconds()
 	suite.Machine["loadavg_start"], suite.Machine["loadavg_end"] = load0, loadAvg()
 	suite.Machine["foreign_cpu_s"] = fmt.Sprintf("%.1f", foreign)
