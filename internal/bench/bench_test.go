@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"net/http/fcgi"
@@ -453,22 +454,51 @@ func result(clients, sessions int, rps, p99 float64, lost int64) *Result {
 	}
 }
 
+// withCPU adds CPU per request (ms) to r: PHP-FPM's, the daemon's (none when
+// negative), PostgreSQL's and the generator's.
+func withCPU(r *Result, fpm, daemon, pg float64) *Result {
+	use := func(name string, ms float64) CPUUse {
+		return CPUUse{Name: name, Seconds: ms * float64(r.Requests) / 1000, MsPerRequest: ms}
+	}
+	r.CPU = append(r.CPU, use(CPUFPM, fpm))
+	if daemon >= 0 {
+		r.CPU = append(r.CPU, use(CPUDaemon, daemon))
+	}
+	r.CPU = append(r.CPU, use(CPUPostgres, pg), use(CPUGenerator, 0.05))
+	return r
+}
+
 func sampleSuite() *Suite {
+	two := withCPU(result(16, 4, 700, 120, 0), 0.25, 0.1, 0.2)
+	two.PerFPM = []FPMShare{
+		{FPM: "unix:/a", Clients: 8, Requests: 3150, Share: 0.45, Latency: Latency{P99: 130}},
+		{FPM: "unix:/b", Clients: 8, Requests: 3850, Share: 0.55, Latency: Latency{P99: 110}},
+	}
 	return &Suite{
 		Started: time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC),
 		Runs: []Row{
-			{Mode: ModeDistinct, Handler: HandlerFiles, Result: result(16, 256, 2000, 10, 0)},
-			{Mode: ModeDistinct, Handler: HandlerSymfony, Result: result(16, 256, 800, 30, 0)},
-			{Mode: ModeDistinct, Handler: HandlerPhpsessd, Result: result(16, 256, 1800, 11, 0)},
-			{Mode: ModeShared, Handler: HandlerFiles, Result: result(16, 4, 1000, 40, 0)},
-			{Mode: ModeShared, Handler: HandlerSymfony, Result: result(16, 4, 300, 90, 0)},
-			{Mode: ModeShared, Handler: HandlerPhpsessd, Result: result(16, 4, 800, 50, 3), PHPLog: 2},
+			{Mode: ModeDistinct, Handler: HandlerFiles, Result: withCPU(result(16, 256, 2000, 10, 0), 0.25, -1, 0.01)},
+			{Mode: ModeDistinct, Handler: HandlerSymfony, Result: withCPU(result(16, 256, 800, 30, 0), 0.5, -1, 0.5)},
+			{Mode: ModeDistinct, Handler: HandlerMem, Result: withCPU(result(16, 256, 1900, 10, 0), 0.25, 0.08, 0.01)},
+			{Mode: ModeDistinct, Handler: HandlerPhpsessd, Result: withCPU(result(16, 256, 1800, 11, 0), 0.25, 0.1, 0.2)},
+			{Mode: ModeShared, Handler: HandlerFiles, Result: withCPU(result(16, 4, 1000, 40, 0), 0.25, -1, 0.01)},
+			{Mode: ModeShared, Handler: HandlerSymfony, Result: withCPU(result(16, 4, 300, 90, 0), 0.5, -1, 0.5)},
+			{Mode: ModeShared, Handler: HandlerMem, Result: withCPU(result(16, 4, 900, 40, 0), 0.25, 0.08, 0.01)},
+			{Mode: ModeShared, Handler: HandlerPhpsessd, Result: withCPU(result(16, 4, 800, 50, 3), 0.25, 0.1, 0.2), PHPLog: 2},
+			{Mode: ModeShared, Handler: HandlerTwoDaemons, Result: two},
 		},
 		Proto:   &ProtoResult{Config: ProtoConfig{Clients: 16, Sessions: 256, DataSize: 1024}, PairsPerS: 5000},
 		Pgbench: &Pgbench{Command: "pgbench -c 16", TPS: 4000},
 		RSS:     &RSS{Connections: 1000, BeforeKiB: 10 * 1024, AfterKiB: 60 * 1024},
+		Callgrind: []Callgrind{
+			{Handler: HandlerFiles, Requests: 100, PerRequest: 200000, File: "callgrind.out.files"},
+			{Handler: HandlerPhpsessd, Requests: 100, PerRequest: 300000, File: "callgrind.out.phpsessd"},
+		},
+		Profiles: map[string]string{"phpsessd.pprof": "CPU profile of phpsessd"},
 	}
 }
+
+func near(a, b float64) bool { return math.Abs(a-b) < 1e-9 }
 
 func TestSuiteComputesRatiosAndTargets(t *testing.T) {
 	s := sampleSuite()
@@ -477,24 +507,42 @@ func TestSuiteComputesRatiosAndTargets(t *testing.T) {
 	if p.VsFiles != 0.9 || p.VsSymfony != 2.25 || p.P99VsFiles != 1.1 {
 		t.Fatalf("distinct phpsessd ratios: %+v", p)
 	}
-	if f := s.find(ModeDistinct, HandlerFiles); f.VsFiles != 1 || f.VsSymfony != 0 {
+	if !near(p.FPMVsFiles, 1) || !near(p.DaemonVsMem, 1.25) || !near(p.WebVsFiles, 1.4) || !near(p.PGVsSymfony, 0.4) {
+		t.Fatalf("distinct phpsessd CPU ratios: %+v", p)
+	}
+	if f := s.find(ModeDistinct, HandlerFiles); f.VsFiles != 1 || f.VsSymfony != 0 || f.FPMVsFiles != 0 || f.DaemonVsMem != 0 {
 		t.Fatalf("files ratios: %+v", f)
+	}
+	if m := s.find(ModeDistinct, HandlerMem); m.DaemonVsMem != 0 || !near(m.WebVsFiles, 1.32) || m.PGVsSymfony != 0 {
+		t.Fatalf("memdaemon ratios: %+v", m)
+	}
+	if sy := s.find(ModeDistinct, HandlerSymfony); !near(sy.FPMVsFiles, 2) || !near(sy.WebVsFiles, 2) {
+		t.Fatalf("symfony ratios: %+v", sy)
 	}
 	if s.ProtoVsPgbench != 1.25 {
 		t.Fatalf("protocol vs pgbench %v", s.ProtoVsPgbench)
+	}
+	if s.Callgrind[0].VsFiles != 0 || s.Callgrind[1].VsFiles != 1.5 {
+		t.Fatalf("callgrind %+v", s.Callgrind)
 	}
 	met := map[string]bool{}
 	for _, tg := range s.Targets {
 		met[tg.Measure] = tg.Met
 	}
 	want := map[string]bool{
-		"requests/s vs PHP files handler (distinct)":               true,
-		"requests/s vs Symfony PdoSessionHandler (distinct)":       true,
-		"p99 latency vs files (distinct)":                          true,
-		"lost updates, 16 clients on 4 shared sessions":            false,
-		"requests/s in shared mode vs files in shared mode":        false,
-		"daemon pairs/s vs pgbench running the same SELECT+UPDATE": true,
-		"daemon RSS with 1000 idle client connections":             false,
+		"PHP-FPM CPU per request vs files (distinct)":                              true,
+		"daemon CPU per request vs the in-memory daemon (distinct)":                true,
+		"web host (PHP-FPM + daemon) CPU per request vs files' PHP-FPM (distinct)": true,
+		"PostgreSQL CPU per request vs Symfony's (distinct)":                       false,
+		"p99 latency vs files (distinct)":                                          true,
+		"requests/s vs Symfony PdoSessionHandler (distinct)":                       true,
+		"requests/s vs Symfony PdoSessionHandler (shared)":                         true,
+		"lost updates, 16 clients on 4 shared sessions, one daemon":                false,
+		"lost updates, 16 clients on 4 shared sessions, two daemons":               true,
+		"two daemons on the same sessions: the smaller one's share of requests":    true,
+		"two daemons: p99 vs one daemon's (shared)":                                false,
+		"daemon pairs/s vs pgbench running the same SELECT+UPDATE":                 true,
+		"daemon RSS with 1000 idle client connections":                             false,
 	}
 	if len(met) != len(want) {
 		t.Fatalf("targets %v", s.Targets)
@@ -515,7 +563,11 @@ func TestFormatSuite(t *testing.T) {
 	for _, want := range []string{
 		"mode      handler", "req/s", "×symfony",
 		"1800.0", "2.25", "0.90",
+		"CPU per request, ms", "php-fpm", "daemon×mem", "0.250", "(0.010)", "1.25", "1.40", "0.40",
+		"shared/2×phpsessd: daemon 1 (8 clients) served 3150 requests, 45.0%, p99 130.00 ms",
 		"5000.0 pairs/s", "4000.0 tps", "daemon/pgbench 1.25×", "60.0 MiB with 1000 idle",
+		"PHP instructions per request", "phpsessd  300000  1.50× files  callgrind.out.phpsessd",
+		"phpsessd.pprof: CPU profile of phpsessd",
 		"MISSED  lost updates", "2 PHP log lines",
 	} {
 		if !strings.Contains(out, want) {
@@ -524,10 +576,18 @@ func TestFormatSuite(t *testing.T) {
 	}
 	// Every table row has the same width: the columns line up.
 	lines := strings.Split(out, "\n")
-	for _, l := range lines[1:7] {
-		if utf8.RuneCountInString(l) != utf8.RuneCountInString(lines[0]) {
-			t.Errorf("ragged table:\n%s", strings.Join(lines[:7], "\n"))
-			break
+	aligned := func(table []string) {
+		for _, l := range table[1:] {
+			if utf8.RuneCountInString(l) != utf8.RuneCountInString(table[0]) {
+				t.Errorf("ragged table:\n%s", strings.Join(table, "\n"))
+				break
+			}
+		}
+	}
+	aligned(lines[0:10])
+	for i, l := range lines {
+		if strings.HasPrefix(l, "CPU per request") {
+			aligned(lines[i+1 : i+11])
 		}
 	}
 	if _, err := json.Marshal(s); err != nil {
@@ -552,10 +612,12 @@ func TestChartIsWellFormedSVG(t *testing.T) {
 			bars++
 		}
 	}
-	if bars != 7 { // background + 6 bars
+	// The background, 9 bars of requests/s, 9 stacks of 3 or 4 components (a
+	// daemon in 5 runs) and the legend's 4.
+	if bars != 1+9+9*3+5+4 {
 		t.Fatalf("%d rects", bars)
 	}
-	for _, want := range []string{">1800<", ">phpsessd<", "shared (16 clients, 4 sessions)"} {
+	for _, want := range []string{">1800<", ">phpsessd<", ">2×phpsessd<", "shared (16 clients, 4 sessions)", "CPU per request", "distinct/phpsessd: daemon 0.100 ms per request"} {
 		if !strings.Contains(svg, want) {
 			t.Errorf("chart lacks %q", want)
 		}
