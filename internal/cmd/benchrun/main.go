@@ -1,13 +1,20 @@
 // Command benchrun is make bench: on this machine, in one run, it starts a PostgreSQL
-// cluster with durable commits, a phpsessd daemon and three PHP-FPM pools that differ
-// only in their session handler (PHP's files handler, Symfony's PdoSessionHandler on
-// the same PostgreSQL, and phpsessd's PHP client), and drives each pool in turn with
-// the same load (internal/bench), in two modes: distinct (16 clients on 256 sessions)
-// and shared (16 clients on 4 sessions, which tests locking). Then it measures the
-// daemon's own protocol throughput beside pgbench running the same SQL, and the
-// daemon's memory with 1,000 idle client connections. It prints a table and writes it
-// as JSON, text and an SVG chart under -out/<timestamp>/ and -out/latest/. Everything
-// it starts is stopped and removed at the end, on failure or on Ctrl-C.
+// cluster with durable commits, a phpsessd daemon, the reference in-memory daemon
+// (internal/cmd/memdaemon) and four PHP-FPM pools that differ only in their session
+// handler (PHP's files handler, Symfony's PdoSessionHandler on the same PostgreSQL,
+// phpsessd's PHP client over memdaemon, and over phpsessd), and drives each pool in
+// turn with the same load (internal/bench), in two modes: distinct (16 clients on 256
+// sessions) and shared (16 clients on 4 sessions, which tests locking); in the shared
+// mode also two phpsessd daemons on the same database, each behind its own pool, with
+// half the clients each. Every run measures the CPU per request of PHP-FPM, the
+// daemon, PostgreSQL and the load generator. While phpsessd's distinct run goes, it
+// takes the daemon's CPU profile; at the end it counts with callgrind the
+// instructions PHP spends on a request's session under each handler. Then it
+// measures the daemon's own protocol throughput beside pgbench running the same SQL,
+// and the daemon's memory with 1,000 idle client connections. It prints a table and
+// writes it as JSON, text and an SVG chart, with the profiles, under
+// -out/<timestamp>/ and -out/latest/. Everything it starts is stopped and removed at
+// the end, on failure or on Ctrl-C.
 //
 //	go run ./internal/cmd/benchrun [-out results] [-duration 10s] [-warmup 2s]
 package main
@@ -18,6 +25,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"os/exec"
@@ -49,6 +57,9 @@ type options struct {
 	pgTCP          bool
 	rssConns       int
 	phpsessdINI    string
+	twoDaemons     bool
+	profile        bool
+	callgrind      int
 }
 
 func main() {
@@ -63,11 +74,14 @@ func main() {
 	flag.IntVar(&o.payload, "payload", 1024, "bytes of session payload")
 	flag.IntVar(&o.workers, "workers", 16, "PHP-FPM workers per pool (static)")
 	flag.BoolVar(&o.keepAlive, "keepalive", true, "keep one FastCGI connection per client (false: one per request, as nginx's default)")
-	flag.StringVar(&handlers, "handlers", "files,symfony,phpsessd", "session handlers to measure")
+	flag.StringVar(&handlers, "handlers", "files,symfony,memdaemon,phpsessd", "session handlers to measure")
 	flag.StringVar(&modes, "modes", "distinct,shared", "modes to run")
 	flag.BoolVar(&o.protocol, "protocol", true, "run the protocol-level benchmark and pgbench")
 	flag.BoolVar(&o.pgTCP, "pg-tcp", false, "connect everything to PostgreSQL over loopback TCP instead of its Unix socket")
 	flag.IntVar(&o.rssConns, "rss-conns", 1000, "idle connections for the daemon's memory figure (0: skip)")
+	flag.BoolVar(&o.twoDaemons, "two-daemons", true, "in the shared mode, also two phpsessd daemons on the same database, half the clients each")
+	flag.BoolVar(&o.profile, "profile", true, "save phpsessd's CPU profile over its distinct run")
+	flag.IntVar(&o.callgrind, "callgrind", 200, "requests per handler in the callgrind count of PHP's instructions (0: skip)")
 	flag.StringVar(&o.phpsessdINI, "phpsessd-ini", "", "extra [session_pgsql] directives for the phpsessd pool and daemon, separated by ';' (e.g. \"session_pgsql.synchronous_commit = off\")")
 	flag.Parse()
 	o.handlers = strings.Split(handlers, ",")
@@ -117,12 +131,15 @@ func run(o options) (err error) {
 	}
 	defer os.RemoveAll(tmp)
 
-	logf("building phpsessd")
 	bin := filepath.Join(tmp, "phpsessd")
-	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/phpsessd")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build: %v\n%s", err, out)
+	memBin := filepath.Join(tmp, "memdaemon")
+	for pkg, out := range map[string]string{"./cmd/phpsessd": bin, "./internal/cmd/memdaemon": memBin} {
+		logf("building %s", pkg)
+		build := exec.CommandContext(ctx, "go", "build", "-o", out, pkg)
+		build.Dir = root
+		if out, err := build.CombinedOutput(); err != nil {
+			return fmt.Errorf("go build %s: %v\n%s", pkg, err, out)
+		}
 	}
 
 	logf("starting PostgreSQL (fsync=on, synchronous_commit=on)")
@@ -131,29 +148,51 @@ func run(o options) (err error) {
 		return err
 	}
 	defer pg.Stop()
+	pgPid, err := pidFile(filepath.Join(pg.Dir, "data", "postmaster.pid"))
+	if err != nil {
+		return err
+	}
 	for _, db := range []string{"php_session", "symfony_session"} {
 		if err := pg.ExecSQL("postgres", "CREATE DATABASE "+db); err != nil {
 			return err
 		}
 	}
-	suite := &bench.Suite{Started: started, Machine: machine(), Pools: map[string]json.RawMessage{}}
+	suite := &bench.Suite{Started: started, Machine: machine(), Pools: map[string]json.RawMessage{}, Profiles: map[string]string{}}
 	suite.Postgres, err = pgSettings(pg, "server_version", "fsync", "synchronous_commit", "full_page_writes",
 		"wal_sync_method", "shared_buffers", "max_connections", "checkpoint_timeout", "max_wal_size")
 	if err != nil {
 		return err
 	}
+	// Files saved with the results beside the table, by name.
+	saved := map[string][]byte{}
 
 	// What every pool shares; later lines of a pool's php.ini win over testenv's.
 	common := "display_errors = On\nhtml_errors = Off\n"
 	symfonyDSN := fmt.Sprintf("pgsql:host=%s;port=%d;dbname=symfony_session", pg.Host, pg.Port)
 	daemonSock := filepath.Join(tmp, "phpsessd.sock")
+	memSock := filepath.Join(tmp, "memdaemon.sock")
+	metricsPort, err := testenv.FreePort()
+	if err != nil {
+		return err
+	}
+	metricsAddr := fmt.Sprintf("127.0.0.1:%d", metricsPort)
+	// phpsessdINI is the [session_pgsql] section of a phpsessd pool, which its daemon
+	// reads too.
+	phpsessdINI := func(sock, metrics string) string {
+		ini := fmt.Sprintf("[session_pgsql]\nsession_pgsql.db = %q\nsession_pgsql.listen = \"unix:%s\"\n", pg.AdminDSN("php_session"), sock)
+		if metrics != "" {
+			ini += fmt.Sprintf("session_pgsql.metrics_listen = %s\n", metrics)
+		}
+		return ini + strings.ReplaceAll(o.phpsessdINI, ";", "\n") + "\n"
+	}
 	pools := map[string]testenv.FPMOptions{
 		bench.HandlerFiles: {Prepend: "none"},
 		bench.HandlerSymfony: {Prepend: filepath.Join(pages, "symfony.php"), INI: fmt.Sprintf(
 			"phpsessd_bench.symfony_dsn = %q\nphpsessd_bench.symfony_user = postgres\n", symfonyDSN)},
+		// The PHP client's default prepend, over the reference daemon.
+		bench.HandlerMem: {INI: fmt.Sprintf("[session_pgsql]\nsession_pgsql.listen = \"unix:%s\"\n", memSock)},
 		// The PHP client's default prepend; the daemon reads this same php.ini.
-		bench.HandlerPhpsessd: {INI: fmt.Sprintf("[session_pgsql]\nsession_pgsql.db = %q\nsession_pgsql.listen = \"unix:%s\"\n%s\n",
-			pg.AdminDSN("php_session"), daemonSock, strings.ReplaceAll(o.phpsessdINI, ";", "\n"))},
+		bench.HandlerPhpsessd: {INI: phpsessdINI(daemonSock, metricsAddr)},
 	}
 
 	if contains(o.handlers, bench.HandlerSymfony) {
@@ -169,26 +208,44 @@ func run(o options) (err error) {
 			f.Stop()
 		}
 	}()
-	var daemon *daemonProc
-	for _, h := range o.handlers {
-		po, ok := pools[h]
-		if !ok {
-			return fmt.Errorf("unknown handler %q (want files, symfony, phpsessd)", h)
-		}
+	// The daemon each pool talks to, if any.
+	daemons := map[string]*daemonProc{}
+	startPool := func(h string, po testenv.FPMOptions) (*testenv.FPM, error) {
 		po.Workers, po.DocRoot, po.INI = o.workers, pages, common+po.INI
 		logf("starting the %s pool (%d workers)", h, o.workers)
 		f, err := testenv.StartFPM(po)
 		if err != nil {
-			return fmt.Errorf("%s pool: %w", h, err)
+			return nil, fmt.Errorf("%s pool: %w", h, err)
 		}
 		fpms[h] = f
-		if h == bench.HandlerPhpsessd {
+		return f, nil
+	}
+	for _, h := range o.handlers {
+		po, ok := pools[h]
+		if !ok {
+			return fmt.Errorf("unknown handler %q (want files, symfony, memdaemon, phpsessd)", h)
+		}
+		f, err := startPool(h, po)
+		if err != nil {
+			return err
+		}
+		switch h {
+		case bench.HandlerPhpsessd:
 			logf("starting phpsessd on %s", daemonSock)
-			daemon, err = startDaemon(bin, filepath.Join(f.Dir, "php.ini"), daemonSock, filepath.Join(tmp, "phpsessd.log"))
+			d, err := startDaemon(daemonSock, filepath.Join(tmp, "phpsessd.log"), bin, "-ini", filepath.Join(f.Dir, "php.ini"), "-log-format", "json")
 			if err != nil {
 				return err
 			}
-			defer daemon.Stop()
+			defer d.Stop()
+			daemons[h] = d
+		case bench.HandlerMem:
+			logf("starting memdaemon on %s", memSock)
+			d, err := startDaemon(memSock, filepath.Join(tmp, "memdaemon.log"), memBin, "-listen", "unix:"+memSock)
+			if err != nil {
+				return err
+			}
+			defer d.Stop()
+			daemons[h] = d
 		}
 		status, body, stderr, err := bench.Get(ctx, "unix:"+f.Socket, filepath.Join(pages, "check.php"), "", "", nil)
 		if err != nil || status != 200 || len(stderr) > 0 || !json.Valid(body) {
@@ -196,6 +253,79 @@ func run(o options) (err error) {
 		}
 		suite.Pools[h] = json.RawMessage(body)
 		logf("  %s", body)
+	}
+	daemon := daemons[bench.HandlerPhpsessd]
+
+	// measure runs the load against pools (one, or several that split the clients)
+	// and their daemons, and adds its row.
+	measure := func(mode, h string, sessions int, pools []*testenv.FPM, ds []*daemonProc) (*bench.Row, error) {
+		// A checkpoint now rather than in the middle of a measurement.
+		if err := pg.ExecSQL("postgres", "CHECKPOINT"); err != nil {
+			return nil, err
+		}
+		cfg := bench.Config{Script: script, Clients: o.clients, Sessions: sessions,
+			Warmup: o.warmup, Duration: o.duration, Payload: o.payload, KeepAlive: o.keepAlive}
+		fpmCPU := bench.Component{Name: bench.CPUFPM}
+		var addrs []string
+		logBefore := 0
+		for _, f := range pools {
+			addrs = append(addrs, "unix:"+f.Socket)
+			pid, err := pidFile(filepath.Join(f.Dir, "fpm.pid"))
+			if err != nil {
+				return nil, err
+			}
+			fpmCPU.Roots = append(fpmCPU.Roots, pid)
+			logBefore += lines(f.ErrorLog())
+		}
+		cfg.FPM = strings.Join(addrs, ",")
+		cfg.CPU = []bench.Component{fpmCPU}
+		if len(ds) > 0 {
+			dc := bench.Component{Name: bench.CPUDaemon}
+			for _, d := range ds {
+				dc.Roots = append(dc.Roots, d.cmd.Process.Pid)
+			}
+			cfg.CPU = append(cfg.CPU, dc)
+		}
+		cfg.CPU = append(cfg.CPU, bench.Component{Name: bench.CPUPostgres, Roots: []int{pgPid}})
+
+		// phpsessd's CPU profile over its distinct run's measured window.
+		var profile []byte
+		var profileErr error
+		profiled := make(chan struct{})
+		if o.profile && mode == bench.ModeDistinct && h == bench.HandlerPhpsessd {
+			go func() {
+				defer close(profiled)
+				profile, profileErr = cpuProfile(ctx, metricsAddr, o.warmup, o.duration)
+			}()
+		} else {
+			close(profiled)
+		}
+
+		logf("%s/%s: %d clients, %d sessions, %s + %s", mode, h, o.clients, sessions, o.warmup, o.duration)
+		res, err := bench.Run(ctx, cfg)
+		<-profiled
+		if err != nil {
+			return nil, fmt.Errorf("%s/%s: %w", mode, h, err)
+		}
+		if profileErr != nil {
+			return nil, fmt.Errorf("phpsessd's CPU profile: %w", profileErr)
+		}
+		if profile != nil {
+			saved["phpsessd.pprof"] = profile
+			suite.Profiles["phpsessd.pprof"] = fmt.Sprintf("phpsessd's CPU profile over the measured window of %s/%s (go tool pprof -top phpsessd.pprof)", mode, h)
+		}
+		res.Label = mode + "/" + h
+		row := bench.Row{Mode: mode, Handler: h, Result: res}
+		for _, f := range pools {
+			row.PHPLog += lines(f.ErrorLog())
+		}
+		row.PHPLog -= logBefore
+		bench.FormatResult(os.Stderr, res)
+		if row.PHPLog > 0 {
+			logf("  PHP logged %d lines; the last ones:\n%s", row.PHPLog, tail(pools[0].ErrorLog(), 5))
+		}
+		suite.Runs = append(suite.Runs, row)
+		return &row, nil
 	}
 
 	for _, mode := range o.modes {
@@ -208,27 +338,55 @@ func run(o options) (err error) {
 			return fmt.Errorf("unknown mode %q (want distinct, shared)", mode)
 		}
 		for _, h := range o.handlers {
-			f := fpms[h]
-			// A checkpoint now rather than in the middle of a measurement.
-			if err := pg.ExecSQL("postgres", "CHECKPOINT"); err != nil {
+			var ds []*daemonProc
+			if d := daemons[h]; d != nil {
+				ds = append(ds, d)
+			}
+			if _, err := measure(mode, h, sessions, []*testenv.FPM{fpms[h]}, ds); err != nil {
 				return err
 			}
-			logBefore := lines(f.ErrorLog())
-			logf("%s/%s: %d clients, %d sessions, %s + %s", mode, h, o.clients, sessions, o.warmup, o.duration)
-			res, err := bench.Run(ctx, bench.Config{
-				FPM: "unix:" + f.Socket, Script: script, Clients: o.clients, Sessions: sessions,
-				Warmup: o.warmup, Duration: o.duration, Payload: o.payload, KeepAlive: o.keepAlive,
-			})
+		}
+		if mode == bench.ModeShared && o.twoDaemons && daemon != nil {
+			// A second daemon on the same database behind a pool of its own, for this
+			// run only.
+			sock2 := filepath.Join(tmp, "phpsessd2.sock")
+			f2, err := startPool("second phpsessd", testenv.FPMOptions{INI: phpsessdINI(sock2, "")})
 			if err != nil {
-				return fmt.Errorf("%s/%s: %w", mode, h, err)
+				return err
 			}
-			res.Label = mode + "/" + h
-			row := bench.Row{Mode: mode, Handler: h, Result: res, PHPLog: lines(f.ErrorLog()) - logBefore}
-			bench.FormatResult(os.Stderr, res)
-			if row.PHPLog > 0 {
-				logf("  PHP logged %d lines; the last ones:\n%s", row.PHPLog, tail(f.ErrorLog(), 5))
+			logf("starting a second phpsessd on %s", sock2)
+			d2, err := startDaemon(sock2, filepath.Join(tmp, "phpsessd2.log"), bin, "-ini", filepath.Join(f2.Dir, "php.ini"), "-log-format", "json")
+			if err != nil {
+				return err
 			}
-			suite.Runs = append(suite.Runs, row)
+			_, err = measure(mode, bench.HandlerTwoDaemons, sessions, []*testenv.FPM{fpms[bench.HandlerPhpsessd], f2}, []*daemonProc{daemon, d2})
+			d2.Stop()
+			f2.Stop()
+			delete(fpms, "second phpsessd")
+			if n := d2.complaints(); n > 0 {
+				suite.Notes = append(suite.Notes, fmt.Sprintf("the second phpsessd logged %d warnings or errors; the last: %s", n, d2.lastComplaint()))
+			}
+			if err != nil {
+				return err
+			}
+		}
+	}
+
+	if o.callgrind > 0 {
+		if _, err := exec.LookPath("valgrind"); err != nil {
+			suite.Notes = append(suite.Notes, "valgrind not found (make bench installs it): no instruction counts of PHP")
+		} else {
+			cg, files, err := countInstructions(ctx, o, tmp, pages, symfonyDSN, daemonSock, daemon != nil)
+			if err != nil {
+				return err
+			}
+			suite.Callgrind = cg
+			for name, b := range files {
+				saved[name] = b
+			}
+			for _, c := range cg {
+				suite.Profiles[c.File] = fmt.Sprintf("callgrind of PHP CLI, %s's session, %d requests beyond the baseline (callgrind_annotate %s)", c.Handler, c.Requests, c.File)
+			}
 		}
 	}
 
@@ -295,7 +453,7 @@ func run(o options) (err error) {
 	}
 	bench.FormatSuite(&table, suite)
 	fmt.Print("\n" + table.String())
-	dir, err := writeResults(o.out, started, suite, table.String())
+	dir, err := writeResults(o.out, started, suite, table.String(), saved)
 	if err != nil {
 		return err
 	}
@@ -341,20 +499,23 @@ func failedTransactions(out string) string {
 	return ""
 }
 
-// daemonProc is the phpsessd process of the run.
+// daemonProc is a daemon process of the run.
 type daemonProc struct {
 	cmd    *exec.Cmd
 	exited chan struct{}
 	log    string
 }
 
-func startDaemon(bin, ini, sock, logPath string) (*daemonProc, error) {
+// startDaemon runs a daemon (phpsessd or memdaemon) with its output in logPath and
+// waits until it listens on sock.
+func startDaemon(sock, logPath, bin string, args ...string) (*daemonProc, error) {
 	logFile, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
 	}
 	defer logFile.Close()
-	cmd := exec.Command(bin, "-ini", ini, "-log-format", "json")
+	name := filepath.Base(bin)
+	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
 	if err := cmd.Start(); err != nil {
@@ -372,13 +533,13 @@ func startDaemon(bin, ini, sock, logPath string) (*daemonProc, error) {
 		select {
 		case <-d.exited:
 			b, _ := os.ReadFile(logPath)
-			return nil, fmt.Errorf("phpsessd exited: %s", b)
+			return nil, fmt.Errorf("%s exited: %s", name, b)
 		default:
 		}
 		if time.Now().After(deadline) {
 			d.Stop()
 			b, _ := os.ReadFile(logPath)
-			return nil, fmt.Errorf("phpsessd did not listen on %s: %v\n%s", sock, err, b)
+			return nil, fmt.Errorf("%s did not listen on %s: %v\n%s", name, sock, err, b)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -416,7 +577,9 @@ func (d *daemonProc) lastComplaint() string {
 	return l[len(l)-1]
 }
 
-func writeResults(out string, started time.Time, s *bench.Suite, table string) (string, error) {
+// writeResults writes the suite as JSON, the table and the chart, and the saved
+// files (profiles), into out/<timestamp>/ and out/latest/.
+func writeResults(out string, started time.Time, s *bench.Suite, table string, saved map[string][]byte) (string, error) {
 	js, err := json.MarshalIndent(s, "", "  ")
 	if err != nil {
 		return "", err
@@ -426,6 +589,7 @@ func writeResults(out string, started time.Time, s *bench.Suite, table string) (
 		"table.txt":    []byte(table),
 		"chart.svg":    []byte(bench.Chart(s)),
 	}
+	maps.Copy(files, saved)
 	dir := filepath.Join(out, started.Format("20060102-150405"))
 	latest := filepath.Join(out, "latest")
 	if err := os.RemoveAll(latest); err != nil {
