@@ -92,11 +92,16 @@ run: deps-demo build
 	$(GO) build -o bin/demo ./internal/cmd/demo
 	bin/demo -phpsessd bin/phpsessd
 
-# The side-by-side benchmark (issue 6): a PostgreSQL cluster with durable commits,
-# phpsessd and three PHP-FPM pools (files, Symfony's PdoSessionHandler, phpsessd) under
-# the same load, then the daemon's protocol throughput beside pgbench and its memory
-# with 1,000 idle connections. Prints the table; writes results/<timestamp>/ and
-# results/latest/ (JSON, text, SVG). About 2 minutes. BENCHFLAGS="-duration 30s" etc.
+# The side-by-side benchmark: a PostgreSQL cluster with durable commits, phpsessd, the
+# reference in-memory daemon and four PHP-FPM pools (files, Symfony's
+# PdoSessionHandler, the PHP client over the in-memory daemon and over phpsessd) under
+# the same load, with the CPU per request of every process group, a shared row of
+# two phpsessd daemons on one database, phpsessd's CPU profile and callgrind's count
+# of PHP's instructions per request; then the daemon's protocol throughput beside
+# pgbench and its memory with 1,000 idle connections. Prints the table; writes
+# results/<timestamp>/ and results/latest/ (JSON, text, SVG, profiles). About 3
+# minutes. BENCHFLAGS="-duration 30s" etc. It also needs valgrind.
+bench: DEB_PACKAGES += valgrind
 bench: deps
 	$(GO) run ./internal/cmd/benchrun -out results $(BENCHFLAGS)
 
