@@ -286,8 +286,13 @@ func (s *Suite) Compute() {
 				fmt.Sprintf("%.0f%%", 100*smallest), smallest >= 0.4)
 		}
 		if one != nil && one.Result.Latency.P99 > 0 {
-			v := ratio(r.Latency.P99, one.Result.Latency.P99)
-			add("two daemons: p99 vs one daemon's (shared)", "≤ 2×", x(v), v <= 2)
+			// Each daemon's: the combined p99 would hide the one that waits.
+			worst := r.Latency.P99
+			for _, p := range r.PerFPM {
+				worst = math.Max(worst, p.Latency.P99)
+			}
+			v := ratio(worst, one.Result.Latency.P99)
+			add("two daemons: the worse one's p99 vs one daemon's (shared)", "≤ 2×", x(v), v <= 2)
 		}
 	}
 	if s.ProtoVsPgbench > 0 {
