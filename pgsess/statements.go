@@ -132,10 +132,13 @@ WHERE NOT EXISTS (SELECT FROM touched)`),
 		gcElect: `SELECT pg_try_advisory_xact_lock(hashtext('phpsessd gc ' || $1))`,
 		// SKIP_LOCKED: a table another VACUUM holds is skipped with a warning (see Vacuum).
 		vacuum: r.Replace(`VACUUM (ANALYZE, SKIP_LOCKED) {table}`),
-		// Whether the role may vacuum the table as PostgreSQL 12 to 16 decide it: it has
-		// the privileges of the table's owner or of the database's.
+		// Whether the role may vacuum the table as PostgreSQL decides it: it has the
+		// privileges of the table's owner or of the database's, or from PostgreSQL 17 the
+		// MAINTAIN privilege (which older servers do not know, hence the CASE).
 		vacuumOwner: `SELECT current_user::text, pg_get_userbyid(c.relowner)::text,
-  pg_has_role(c.relowner, 'USAGE') OR pg_has_role(d.datdba, 'USAGE')
+  pg_has_role(c.relowner, 'USAGE') OR pg_has_role(d.datdba, 'USAGE') OR
+  CASE WHEN current_setting('server_version_num')::int >= 170000
+    THEN has_table_privilege(c.oid, 'MAINTAIN') ELSE false END
 FROM pg_class c, pg_database d WHERE c.oid = to_regclass($1) AND d.datname = current_database()`,
 
 		leaseSchema: `SELECT

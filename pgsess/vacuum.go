@@ -35,10 +35,11 @@ const sqlstateLockNotAvailable = "55P03"
 // where an advisory lock held across the VACUUM would not (VACUUM cannot run inside a
 // transaction, which a transaction-scoped lock would need). It needs PostgreSQL 12.
 //
-// A role that may not vacuum the table gets a *NotOwnerError; other warnings of VACUUM
-// are logged. Vacuum never reindexes:
-// see README.md. It runs on a connection of its own, opened for the call, so that
-// PostgreSQL's warnings reach it.
+// A role that may not vacuum the table gets a *NotOwnerError, from the catalog asked
+// before the VACUUM (a non-owner's VACUUM only warns, in the server's language, and
+// asking after it would take a grant made meanwhile for a vacuum done); other warnings
+// of VACUUM are logged. Vacuum never reindexes: see README.md. It runs on a connection
+// of its own, opened for the call, so that PostgreSQL's warnings reach it.
 func (s *Store) Vacuum(ctx context.Context) (vacuumed bool, err error) {
 	if err := s.init(ctx); err != nil {
 		return false, err
@@ -55,19 +56,6 @@ func (s *Store) Vacuum(ctx context.Context) (vacuumed bool, err error) {
 		return false, s.wrap(err)
 	}
 	defer conn.Close(context.Background())
-	if _, err := conn.Exec(ctx, s.sql.vacuum); err != nil {
-		return false, s.wrap(err)
-	}
-	if len(warnings) == 0 {
-		return true, nil
-	}
-	for _, w := range warnings {
-		if w.Code == sqlstateLockNotAvailable {
-			return false, nil
-		}
-	}
-	// The warning of a role that may not vacuum has no SQLSTATE of its own and a message
-	// in the server's language: ask the catalog whether that is the reason.
 	var role, owner string
 	var may bool
 	if err := conn.QueryRow(ctx, s.sql.vacuumOwner, s.table).Scan(&role, &owner, &may); err != nil {
@@ -75,6 +63,14 @@ func (s *Store) Vacuum(ctx context.Context) (vacuumed bool, err error) {
 	}
 	if !may {
 		return false, &NotOwnerError{Role: role, Owner: owner, Table: s.opts.Table}
+	}
+	if _, err := conn.Exec(ctx, s.sql.vacuum); err != nil {
+		return false, s.wrap(err)
+	}
+	for _, w := range warnings {
+		if w.Code == sqlstateLockNotAvailable {
+			return false, nil
+		}
 	}
 	for _, w := range warnings {
 		s.log.Warn().Str("table", s.opts.Table).Str("sqlstate", w.Code).Str("warning", w.Message).Msg("vacuum: PostgreSQL warned")
