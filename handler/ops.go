@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/phpsessd/phpsessd/pgsess"
@@ -386,17 +387,41 @@ func (c *conn) write(ctx context.Context, id string, f [][]byte) error {
 }
 
 func (c *conn) status(ctx context.Context) ([][]byte, error) {
+	cfg := c.srv.config()
 	st := c.srv.Stats()
+	servers := c.srv.store.Status(ctx)
+	withConn := make([]serverStatus, len(servers))
+	for i, s := range servers {
+		withConn[i] = serverStatus{ServerStatus: s, Connection: cfg.server(i)}
+	}
 	b, err := json.Marshal(map[string]any{
-		"server":          "phpsessd/" + c.srv.config().Version,
+		"server":          "phpsessd/" + cfg.Version,
 		"protocol":        ProtocolVersion,
-		"locking":         c.srv.config().Locking,
-		"short_circuit":   c.srv.config().ShortCircuit,
+		"db":              strings.Join(cfg.Servers, ";"),
+		"locking":         cfg.Locking,
+		"short_circuit":   cfg.ShortCircuit,
+		"failover_mode":   cfg.FailoverMode,
+		"keep_expired":    cfg.KeepExpired,
 		"connections":     st.Connections,
 		"locked_sessions": st.LockedIDs,
-		"servers":         c.srv.store.Status(ctx),
+		"servers":         withConn,
 	})
 	return [][]byte{b}, err
+}
+
+// serverStatus is one entry of STATUS's servers: the store's view of the server and
+// its connection string, password redacted.
+type serverStatus struct {
+	pgsess.ServerStatus
+	Connection string `json:"connection"`
+}
+
+// server returns the redacted connection string of server i, "" when there is none.
+func (cfg *Config) server(i int) string {
+	if i < 0 || i >= len(cfg.Servers) {
+		return ""
+	}
+	return cfg.Servers[i]
 }
 
 // sessionInfo is the JSON shape of INFO (session_pgsql_info).
@@ -430,7 +455,8 @@ func (c *conn) info(ctx context.Context, id string) ([][]byte, error) {
 			Warning: sess.Warning, Notice: sess.Notice, ErrMessage: sess.ErrMessage, Custom: sess.Custom}
 	}
 	b, err := json.Marshal(v)
-	return [][]byte{b}, err
+	server := c.srv.store.ServerOf(id)
+	return [][]byte{b, intField(int64(server)), []byte(c.srv.config().server(server))}, err
 }
 
 // validID reports whether id is a session id PHP could have made: 1 to 256 bytes of

@@ -42,6 +42,8 @@ type Store interface {
 	GC(ctx context.Context) (int64, error)
 	Info(ctx context.Context, id string) (*pgsess.Session, error)
 	Status(ctx context.Context) []pgsess.ServerStatus
+	// ServerOf is the index of the server (in Config.Servers) that holds id's session.
+	ServerOf(id string) int
 	Reset()
 }
 
@@ -59,6 +61,13 @@ type Config struct {
 	LockTimeout time.Duration
 	// ShortCircuit skips WRITE when nothing changed since READ, and UPDATE_TIMESTAMP.
 	ShortCircuit bool
+	// Servers are the connection strings of session_pgsql.db, one per server in the
+	// store's order, with every password redacted (pgsess.RedactDSN): STATUS and INFO
+	// report them. The handler never sees a connection string that holds a password.
+	Servers []string
+	// FailoverMode and KeepExpired are session_pgsql.failover_mode and
+	// session_pgsql.keep_expired as the store applies them; STATUS reports them.
+	FailoverMode, KeepExpired bool
 	// Secret, when not empty, must be presented in HELLO.
 	Secret string
 	// MaxFrameSize bounds a frame's payload in bytes.

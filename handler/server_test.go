@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -532,6 +533,41 @@ func TestStatusAndInfoAreJSON(t *testing.T) {
 	}
 	if st := c.ok(handler.OpStatus)[0]; !strings.Contains(st, `"locking":true`) || !strings.Contains(st, `"up":true`) {
 		t.Fatalf("STATUS %s", st)
+	}
+}
+
+func TestStatusAndInfoReportTheServersAndTheExtensionsSettings(t *testing.T) {
+	const conn = "host=db1 dbname=php_session password=xxxxx"
+	e := newEnv(t, handler.Config{Locking: true, Servers: []string{conn}, FailoverMode: true, KeepExpired: true})
+	c := e.hello()
+	var st struct {
+		DB           string `json:"db"`
+		FailoverMode bool   `json:"failover_mode"`
+		KeepExpired  bool   `json:"keep_expired"`
+		ShortCircuit *bool  `json:"short_circuit"`
+		Servers      []struct {
+			Connection string `json:"connection"`
+			Up         bool   `json:"up"`
+		} `json:"servers"`
+	}
+	raw := c.ok(handler.OpStatus)[0]
+	if err := json.Unmarshal([]byte(raw), &st); err != nil {
+		t.Fatalf("STATUS %s: %v", raw, err)
+	}
+	if st.DB != conn || !st.FailoverMode || !st.KeepExpired || st.ShortCircuit == nil || len(st.Servers) != 1 ||
+		st.Servers[0].Connection != conn || !st.Servers[0].Up {
+		t.Fatalf("STATUS %s", raw)
+	}
+	// INFO names the session's server, also while the session has no row.
+	for _, write := range []bool{false, true} {
+		if write {
+			c.ok(handler.OpRead, sid)
+			c.ok(handler.OpWrite, sid, "a|i:1;", "", "0", "0", "0", "")
+		}
+		info := c.ok(handler.OpInfo, sid)
+		if len(info) != 3 || info[1] != "0" || info[2] != conn || (info[0] == "null") == write {
+			t.Fatalf("INFO after write=%v: %q", write, info)
+		}
 	}
 }
 

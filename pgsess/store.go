@@ -594,6 +594,10 @@ func (s *Store) Status(ctx context.Context) []ServerStatus {
 	}}
 }
 
+// ServerOf returns the index in Options.DSNs of the server that holds the session id
+// (session_pgsql_info's "Server ID"). A store has one server for now, so it is 0.
+func (s *Store) ServerOf(id string) int { return 0 }
+
 // SetExpiry changes KeepExpired and MaxLifetime for the operations that start from
 // now on (a configuration reload).
 func (s *Store) SetExpiry(keepExpired bool, maxLifetime time.Duration) {

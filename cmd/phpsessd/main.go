@@ -320,6 +320,9 @@ func (d *daemon) handlerConfig(cfg *iniconf.Config) handler.Config {
 		ClusterLocks: clusterLocks(cfg),
 		LockTimeout:  cfg.LockTimeout,
 		ShortCircuit: cfg.ShortCircuit,
+		Servers:      redactedDSNs(d.started.DB), // the store keeps the servers it started with
+		FailoverMode: cfg.FailoverMode,
+		KeepExpired:  cfg.KeepExpired,
 		Secret:       cfg.Secret,
 		MaxFrameSize: cfg.MaxFrameSize,
 		FrameTimeout: cfg.ClientTimeout,
@@ -328,6 +331,15 @@ func (d *daemon) handlerConfig(cfg *iniconf.Config) handler.Config {
 		Logger:       d.log.With().Str("component", "handler").Logger(),
 		Observe:      d.metrics.observe,
 	}
+}
+
+// redactedDSNs returns the connection strings with their passwords redacted.
+func redactedDSNs(dsns []string) []string {
+	out := make([]string, len(dsns))
+	for i, dsn := range dsns {
+		out[i] = pgsess.RedactDSN(dsn)
+	}
+	return out
 }
 
 // startGC runs periodic garbage collection when gc_interval is positive.
