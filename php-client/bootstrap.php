@@ -13,11 +13,17 @@
  * including the shutdown function that writes and closes the session.
  *
  * It never connects (that happens at session_start()) and never prints. It
- * does nothing when sessions are disabled, when output was already sent (it
- * is included too late), or when a session is already active — as with
- * session.auto_start = 1, which starts the session with session.save_handler
- * before this file runs; turn auto_start off to use phpsessd. Including it
- * twice is harmless.
+ * registers nothing when session_pgsql.disable is on, when PHP has no session
+ * extension, when output was already sent (it is included too late), or when
+ * a session is already active — as with session.auto_start = 1, which starts
+ * the session with session.save_handler before this file runs; turn
+ * auto_start off to use phpsessd. Including it twice is harmless.
+ *
+ * It does register when session_status() is PHP_SESSION_DISABLED: PHP
+ * reports that when session.save_handler names a module it does not have, as
+ * the extension's `session.save_handler = pgsql` does without the extension,
+ * and session_set_save_handler() makes sessions work again from there (PHP
+ * keeps reporting PHP_SESSION_DISABLED until session_start()).
  */
 
 declare(strict_types=1);
@@ -43,8 +49,11 @@ declare(strict_types=1);
     // Each function in it is guarded by function_exists().
     require_once __DIR__ . '/src/functions.php';
 
+    if (\Phpsessd\Options::disabled()) {
+        return;
+    }
     // session_set_save_handler() would only warn in these cases.
-    if (!function_exists('session_set_save_handler') || session_status() !== PHP_SESSION_NONE || headers_sent()) {
+    if (!function_exists('session_set_save_handler') || session_status() === PHP_SESSION_ACTIVE || headers_sent()) {
         return;
     }
     $handler = new \Phpsessd\SessionHandler();

@@ -86,6 +86,19 @@ final class Options
     }
 
     /**
+     * Whether php.ini sets session_pgsql.disable (read with get_cfg_var(), as
+     * PHP reads a boolean directive: on, yes, true or a non-zero number).
+     * Then bootstrap.php registers nothing and the session_pgsql_* functions
+     * warn and return false, as the extension's did; a SessionHandler the
+     * application creates itself is not affected.
+     */
+    public static function disabled(): bool
+    {
+        $value = strtolower(trim((string) get_cfg_var('session_pgsql.disable')));
+        return in_array($value, ['on', 'yes', 'true'], true) || (int) $value !== 0;
+    }
+
+    /**
      * The address in the form stream_socket_client() takes: "unix:///path",
      * "unix://\0name" for a Linux abstract socket ("unix:@name"), or
      * "tcp://host:port"; null when $address is none of the accepted forms.
@@ -262,11 +275,13 @@ final class Options
                 $path,
             ));
         }
-        // Refuse FIFOs and devices, which could block or never end.
-        if (!is_file($path)) {
+        // Refuse FIFOs and devices, which could block or never end. Silenced:
+        // a path outside open_basedir warns, and the reason is reported here.
+        if (!@is_file($path)) {
             throw new \RuntimeException(sprintf(
-                'session_pgsql.secret_file: "%s" is not a readable regular file',
+                'session_pgsql.secret_file: "%s" is not a readable regular file%s',
                 $path,
+                (string) ini_get('open_basedir') !== '' ? ' within open_basedir' : '',
             ));
         }
         $content = @file_get_contents($path, false, null, 0, self::SECRET_FILE_LIMIT);

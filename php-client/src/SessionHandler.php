@@ -159,6 +159,22 @@ final class SessionHandler implements \SessionHandlerInterface, \SessionUpdateTi
         return self::$current;
     }
 
+    /**
+     * The handler a session_pgsql_* function works on: current(), or with
+     * $orNew a new handler when there is none. Null when there is none, and
+     * when session_pgsql.disable is on (Options::disabled()), which first
+     * raises the extension's warning "session_pgsql is disabled" as an
+     * E_USER_WARNING.
+     */
+    public static function forFunctions(bool $orNew): ?self
+    {
+        if (Options::disabled()) {
+            trigger_error('session_pgsql is disabled', E_USER_WARNING);
+            return null;
+        }
+        return self::$current ?? ($orNew ? new self() : null);
+    }
+
     /** Makes $handler the one current() returns (bootstrap.php calls this). */
     public static function setCurrent(?self $handler): void
     {
@@ -322,9 +338,13 @@ final class SessionHandler implements \SessionHandlerInterface, \SessionUpdateTi
     }
 
     /**
-     * session_pgsql_status(): the client's view (server, protocol, address,
-     * connected, max_frame_size) followed by the keys of the daemon's STATUS
-     * object; false and a warning on failure. Works without an active session.
+     * session_pgsql_status(): the extension's keys (Servers, Number of
+     * Servers, Failover Mode, Short Circuit, Keep Expired, and per server i
+     * from 0 Server String #i and Server Status #i, all ints but the strings),
+     * then the client's view (server, protocol, address, connected,
+     * max_frame_size), then the keys of the daemon's STATUS object. Connection
+     * strings come from the daemon with their passwords redacted. False and a
+     * warning on failure. Works without an active session.
      *
      * @return array<string, mixed>|false
      */
@@ -333,7 +353,20 @@ final class SessionHandler implements \SessionHandlerInterface, \SessionUpdateTi
         try {
             [$json] = $this->expectFields($this->exchangeInSession(Protocol::OP_STATUS, []), 1, 'STATUS');
             $daemon = $this->decodeJsonObject($json, 'STATUS', false);
-            return [
+            $servers = is_array($daemon['servers'] ?? null) ? array_values($daemon['servers']) : [];
+            $extension = [
+                'Servers' => is_string($daemon['db'] ?? null) ? $daemon['db'] : '',
+                'Number of Servers' => count($servers),
+                'Failover Mode' => empty($daemon['failover_mode']) ? 0 : 1,
+                'Short Circuit' => empty($daemon['short_circuit']) ? 0 : 1,
+                'Keep Expired' => empty($daemon['keep_expired']) ? 0 : 1,
+            ];
+            foreach ($servers as $i => $server) {
+                $connection = is_array($server) ? ($server['connection'] ?? null) : null;
+                $extension['Server String #' . $i] = is_string($connection) ? $connection : '';
+                $extension['Server Status #' . $i] = is_array($server) && !empty($server['up']) ? 1 : 0;
+            }
+            return $extension + [
                 'server' => $this->server,
                 'protocol' => $this->protocolVersion,
                 'address' => $this->options->address,
@@ -357,11 +390,19 @@ final class SessionHandler implements \SessionHandlerInterface, \SessionUpdateTi
     }
 
     /**
-     * session_pgsql_info(): the active session's row metadata as the daemon
-     * reports it (id, name, data_size, created, modified, expire, addr_created,
-     * addr_modified, counter, error, warning, notice, err_message, custom).
-     * False without a warning when no session is active or it has no row yet;
-     * false with a warning on failure.
+     * session_pgsql_info(): the extension's keys, describing the session as
+     * this request sees it, as the extension did: Session ID, Server ID (the
+     * index of the session's server), Connection (that server's connection
+     * string, password redacted), Accesses (the stored counter + 1, counting
+     * this request, which the write saves; 1 for a session without a row
+     * yet), Errors, Warnings, Notices and Custom (as read, with this request's
+     * changes), Created, Modified, Expires, Address Created and Address
+     * Modified (as stored; 0 and "" without a row). Then, when the session has
+     * a row, the row as stored, under the daemon's names (id, name, data_size,
+     * created, modified, expire, addr_created, addr_modified, counter, error,
+     * warning, notice, err_message, custom). Ints where the extension gave
+     * ints. False without a warning when no session is active; false with a
+     * warning on failure.
      *
      * @return array<string, mixed>|false
      */
@@ -374,8 +415,25 @@ final class SessionHandler implements \SessionHandlerInterface, \SessionUpdateTi
         $id = is_string($id) && $id !== '' ? $id : $this->sessionId;
 
         try {
-            [$json] = $this->expectFields($this->exchangeInSession(Protocol::OP_INFO, [$id]), 1, 'INFO');
-            return $this->decodeJsonObject($json, 'INFO', true) ?? false;
+            $fields = $this->expectFields($this->exchangeInSession(Protocol::OP_INFO, [$id]), 1, 'INFO');
+            $row = $this->decodeJsonObject($fields[0], 'INFO', true);
+            // A daemon older than these fields knew only one server.
+            $serverId = isset($fields[1]) ? $this->parseInt($fields[1], 'server_id') : 0;
+            return [
+                'Session ID' => $id,
+                'Server ID' => $serverId,
+                'Connection' => $fields[2] ?? '',
+                'Accesses' => $row === null ? 1 : (int) ($row['counter'] ?? 0) + 1,
+                'Errors' => $this->counters['error'],
+                'Warnings' => $this->counters['warning'],
+                'Notices' => $this->counters['notice'],
+                'Created' => (int) ($row['created'] ?? 0),
+                'Modified' => (int) ($row['modified'] ?? 0),
+                'Expires' => (int) ($row['expire'] ?? 0),
+                'Address Created' => (string) ($row['addr_created'] ?? ''),
+                'Address Modified' => (string) ($row['addr_modified'] ?? ''),
+                'Custom' => $this->custom,
+            ] + ($row ?? []);
         } catch (\Throwable $e) {
             return $this->failed('info', $e);
         }
@@ -425,9 +483,11 @@ final class SessionHandler implements \SessionHandlerInterface, \SessionUpdateTi
     }
 
     /**
-     * session_pgsql_get_error(): ['error' => int, 'warning' => int,
-     * 'notice' => int], plus 'err_message' => string when asked; false
-     * without an active session.
+     * session_pgsql_get_error(): the extension's keys ['Errors' => int,
+     * 'Warnings' => int, 'Notices' => int], plus 'Error Message' => string
+     * when asked, then the same under the daemon's names ('error', 'warning',
+     * 'notice', 'err_message'): the counters as read, with this request's
+     * session_pgsql_add_error() calls. False without an active session.
      *
      * @return array<string, int|string>|false
      */
@@ -436,7 +496,15 @@ final class SessionHandler implements \SessionHandlerInterface, \SessionUpdateTi
         if ($this->sessionId === null) {
             return false;
         }
-        $result = $this->counters;
+        $result = [
+            'Errors' => $this->counters['error'],
+            'Warnings' => $this->counters['warning'],
+            'Notices' => $this->counters['notice'],
+        ];
+        if ($withMessage) {
+            $result['Error Message'] = $this->errMessage;
+        }
+        $result += $this->counters;
         if ($withMessage) {
             $result['err_message'] = $this->errMessage;
         }

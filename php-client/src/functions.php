@@ -8,7 +8,12 @@
  *
  * "Active session" below means: the handler read a session (session_start()
  * succeeded) and has not closed it yet (session_write_close(), the end of the
- * request). Return shapes are documented in README.md.
+ * request). The arrays hold the extension's keys first, then phpsessd's own;
+ * README.md lists both.
+ *
+ * With session_pgsql.disable = on in php.ini, every function raises an
+ * E_USER_WARNING "session_pgsql is disabled" and returns false, as the
+ * extension's functions did.
  */
 
 declare(strict_types=1);
@@ -17,16 +22,20 @@ use Phpsessd\SessionHandler;
 
 if (!function_exists('session_pgsql_status')) {
     /**
-     * The daemon's status: ['server' => 'phpsessd/x.y.z', 'protocol' => 1,
-     * 'address' => 'unix:/...', 'connected' => true, 'max_frame_size' => int]
-     * followed by the keys of the daemon's STATUS object. Needs no active
-     * session. False and an E_USER_WARNING when the daemon cannot be reached.
+     * The save handler's status: the extension's keys ('Servers', 'Number of
+     * Servers', 'Failover Mode', 'Short Circuit', 'Keep Expired', 'Server
+     * String #i', 'Server Status #i'), then phpsessd's ('server' =>
+     * 'phpsessd/x.y.z', 'protocol', 'address', 'connected', 'max_frame_size'
+     * and the keys of the daemon's STATUS object). Connection strings have
+     * their passwords redacted. Needs no active session (the extension's
+     * returned false before a session was read). False and an E_USER_WARNING
+     * when the daemon cannot be reached.
      *
      * @return array<string, mixed>|false
      */
     function session_pgsql_status(): array|false
     {
-        return (SessionHandler::current() ?? new SessionHandler())->status();
+        return SessionHandler::forFunctions(true)?->status() ?? false;
     }
 }
 
@@ -37,23 +46,25 @@ if (!function_exists('session_pgsql_reset')) {
      */
     function session_pgsql_reset(): bool
     {
-        return (SessionHandler::current() ?? new SessionHandler())->reset();
+        return SessionHandler::forFunctions(true)?->reset() ?? false;
     }
 }
 
 if (!function_exists('session_pgsql_info')) {
     /**
-     * The active session's row: id, name, data_size, created, modified,
-     * expire, addr_created, addr_modified, counter, error, warning, notice,
-     * err_message, custom (numbers as ints). False when no session is active
-     * or the session has no row yet (it is new and not written yet); false
-     * and an E_USER_WARNING on failure.
+     * The active session: the extension's keys ('Session ID', 'Server ID',
+     * 'Connection', 'Accesses', 'Errors', 'Warnings', 'Notices', 'Created',
+     * 'Modified', 'Expires', 'Address Created', 'Address Modified',
+     * 'Custom'), then, once the session has a row, the row as stored (id,
+     * name, data_size, created, modified, expire, addr_created, addr_modified,
+     * counter, error, warning, notice, err_message, custom). Numbers as ints.
+     * False when no session is active; false and an E_USER_WARNING on failure.
      *
      * @return array<string, mixed>|false
      */
     function session_pgsql_info(): array|false
     {
-        return SessionHandler::current()?->info() ?? false;
+        return SessionHandler::forFunctions(false)?->info() ?? false;
     }
 }
 
@@ -64,7 +75,7 @@ if (!function_exists('session_pgsql_set_field')) {
      */
     function session_pgsql_set_field(string $value): bool
     {
-        return SessionHandler::current()?->setField($value) ?? false;
+        return SessionHandler::forFunctions(false)?->setField($value) ?? false;
     }
 }
 
@@ -75,7 +86,7 @@ if (!function_exists('session_pgsql_get_field')) {
      */
     function session_pgsql_get_field(): string|false
     {
-        return SessionHandler::current()?->getField() ?? false;
+        return SessionHandler::forFunctions(false)?->getField() ?? false;
     }
 }
 
@@ -91,20 +102,21 @@ if (!function_exists('session_pgsql_add_error')) {
      */
     function session_pgsql_add_error(int $error_level, string $error_message = ''): bool
     {
-        return SessionHandler::current()?->addError($error_level, $error_message) ?? false;
+        return SessionHandler::forFunctions(false)?->addError($error_level, $error_message) ?? false;
     }
 }
 
 if (!function_exists('session_pgsql_get_error')) {
     /**
-     * The active session's counters: ['error' => int, 'warning' => int,
-     * 'notice' => int], plus 'err_message' => string when
-     * $with_error_message is true. False when no session is active.
+     * The active session's counters: ['Errors' => int, 'Warnings' => int,
+     * 'Notices' => int] (the extension's keys) and the same as 'error',
+     * 'warning', 'notice'; with $with_error_message also 'Error Message' and
+     * 'err_message' => string. False when no session is active.
      *
      * @return array<string, int|string>|false
      */
     function session_pgsql_get_error(bool $with_error_message = false): array|false
     {
-        return SessionHandler::current()?->getError($with_error_message) ?? false;
+        return SessionHandler::forFunctions(false)?->getError($with_error_message) ?? false;
     }
 }

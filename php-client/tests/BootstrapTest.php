@@ -123,6 +123,122 @@ final class BootstrapTest extends TestCase
         $this->assertSame(['stdout' => PHP_SESSION_ACTIVE . '|NULL|files', 'stderr' => '', 'status' => 0], $run);
     }
 
+    public function testBootstrapRegistersWhenSaveHandlerIsTheExtensionsPgsql(): void
+    {
+        $daemon = $this->daemon();
+        $ini = ['session.save_handler' => 'pgsql', 'session_pgsql.listen' => $daemon->address];
+        $code = '$before = session_status(); session_id("pgsqlHandler0123"); $ok = session_start();'
+            . '$_SESSION["n"] = 1; echo json_encode([$before, $ok, session_status(), session_module_name(),'
+            . ' session_pgsql_get_error()]);';
+
+        // Without phpsessd, PHP finds no module "pgsql" and reports sessions disabled.
+        $without = $this->runPhp('var_export([session_status(), @session_start()]);', $ini);
+        $this->assertSame(var_export([PHP_SESSION_DISABLED, false], true), $without['stdout']);
+
+        $run = $this->runPhp($code, $ini + ['auto_prepend_file' => self::bootstrapFile()]);
+
+        $this->assertSame('', $run['stderr']);
+        $this->assertSame(
+            // PHP keeps reporting PHP_SESSION_DISABLED until session_start().
+            [PHP_SESSION_DISABLED, true, PHP_SESSION_ACTIVE, 'user',
+                ['Errors' => 0, 'Warnings' => 0, 'Notices' => 0, 'error' => 0, 'warning' => 0, 'notice' => 0]],
+            json_decode($run['stdout'], true),
+        );
+        $this->assertSame(['HELLO@1', 'READ@1', 'WRITE@1'], $daemon->trace());
+    }
+
+    public function testDisableOnRegistersNothingAndTheFunctionsWarn(): void
+    {
+        $daemon = $this->daemon();
+        $code = 'set_error_handler(function (int $no, string $msg): bool { echo "$no:$msg|"; return true; });'
+            . 'echo json_encode([session_pgsql_status(), session_pgsql_reset(), session_pgsql_info(),'
+            . ' session_pgsql_set_field("x"), session_pgsql_get_field(), session_pgsql_add_error(E_WARNING),'
+            . ' session_pgsql_get_error(true), Phpsessd\SessionHandler::current(), session_module_name()]);';
+
+        foreach (['on', '1', 'yes', 'true'] as $value) {
+            $run = $this->runPhp($code, [
+                'auto_prepend_file' => self::bootstrapFile(),
+                'session.save_handler' => 'files',
+                'session_pgsql.disable' => $value,
+                'session_pgsql.listen' => $daemon->address,
+            ]);
+
+            $this->assertSame('', $run['stderr']);
+            $this->assertSame(
+                str_repeat(E_USER_WARNING . ':session_pgsql is disabled|', 7)
+                    . json_encode([false, false, false, false, false, false, false, null, 'files']),
+                $run['stdout'],
+                "session_pgsql.disable = $value",
+            );
+        }
+        $this->assertSame([], $daemon->trace());
+    }
+
+    public function testDisableOffRegisters(): void
+    {
+        foreach (['off', '0', ''] as $value) {
+            $run = $this->runPhp('echo session_module_name();', [
+                'auto_prepend_file' => self::bootstrapFile(),
+                'session_pgsql.disable' => $value,
+            ]);
+
+            $this->assertSame(['stdout' => 'user', 'stderr' => '', 'status' => 0], $run, "disable = $value");
+        }
+    }
+
+    public function testSixFunctionsRegisteredAfterBootstrapKeepPhpsessdsValidateIdAndUpdateTimestamp(): void
+    {
+        // PHP replaces only the callbacks it is given: those it is not keep the
+        // object's, here phpsessd's validateId() and updateTimestamp().
+        $six = 'fn ($path, $name) => true, fn () => true, fn ($id) => "n|i:1;",'
+            . ' function ($id, $data) { echo "app write|"; return true; }, fn ($id) => true, fn ($max) => 0';
+        $nine = $six . ', fn () => "appHandler0123456", fn ($id) => true, fn ($id, $data) => true';
+        $code = 'session_set_save_handler(%s); session_id("appHandler0123456"); session_start();'
+            . ' session_write_close(); echo session_id();';
+        $ini = ['auto_prepend_file' => self::bootstrapFile(), 'session.use_strict_mode' => '1',
+            'session.lazy_write' => '1'];
+
+        $daemon = $this->daemon();
+        $run = $this->runPhp(sprintf($code, $six), $ini, ['PHPSESSD_LISTEN' => $daemon->address]);
+        $this->assertSame('', $run['stderr']);
+        // phpsessd's validateId() did not know the id, so PHP made a new one;
+        // the unchanged data went to phpsessd's updateTimestamp(), not the app's write.
+        $this->assertMatchesRegularExpression('/^[a-zA-Z0-9,-]{20,}$/', $run['stdout']);
+        $this->assertNotSame('appHandler0123456', $run['stdout']);
+        $this->assertSame(['HELLO@1', 'VALIDATE_ID@1', 'UPDATE_TIMESTAMP@1'], $daemon->trace());
+
+        $daemon = $this->daemon();
+        $run = $this->runPhp(sprintf($code, $nine), $ini, ['PHPSESSD_LISTEN' => $daemon->address]);
+        $this->assertSame(['stdout' => 'appHandler0123456', 'stderr' => '', 'status' => 0], $run);
+        $this->assertSame([], $daemon->trace());
+    }
+
+    public function testOpenBasedirMustIncludeThePhpClientDirectory(): void
+    {
+        $daemon = $this->daemon();
+        $ini = ['auto_prepend_file' => self::bootstrapFile(), 'session_pgsql.listen' => $daemon->address];
+        $code = 'session_id("openBasedir012345"); var_export(session_start());';
+
+        $outside = $this->runPhp($code, $ini + ['open_basedir' => sys_get_temp_dir()]);
+        $this->assertSame('', $outside['stdout']);
+        $this->assertStringContainsString('Failed opening required', $outside['stderr']);
+
+        $allowed = sys_get_temp_dir() . PATH_SEPARATOR . dirname(self::bootstrapFile());
+        $inside = $this->runPhp($code, $ini + ['open_basedir' => $allowed]);
+        $this->assertSame(['stdout' => 'true', 'stderr' => '', 'status' => 0], $inside);
+
+        // A secret file outside open_basedir is a configuration warning at
+        // session_start(), never one from bootstrap.php on every request.
+        $secret = $this->runPhp($code, $ini + ['open_basedir' => $allowed, 'session_pgsql.secret_file' => PHP_BINARY]);
+        $this->assertSame('true', $secret['stdout']);
+        $this->assertStringContainsString(
+            'phpsessd: configuration (' . $daemon->address . '): session_pgsql.secret_file: "' . PHP_BINARY
+                . '" is not a readable regular file within open_basedir',
+            $secret['stderr'],
+        );
+        $this->assertStringNotContainsString('is_file', $secret['stderr']);
+    }
+
     public function testBootstrapUsesClassesThatComposersAutoloaderAlreadyLoaded(): void
     {
         $composer = trim((string) shell_exec('command -v composer'));

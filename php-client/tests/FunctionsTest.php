@@ -62,11 +62,26 @@ final class FunctionsTest extends TestCase
         $this->assertTrue($out['set_field']);
         $this->assertSame('hello', $out['field_set']);
         $this->assertSame([true, true, true, false], $out['add_error']);
-        $this->assertSame(['error' => 1, 'warning' => 1, 'notice' => 1], $out['get_error']);
-        $withMessage = ['error' => 1, 'warning' => 1, 'notice' => 1, 'err_message' => 'disk full'];
+        $this->assertSame(
+            ['Errors' => 1, 'Warnings' => 1, 'Notices' => 1, 'error' => 1, 'warning' => 1, 'notice' => 1],
+            $out['get_error'],
+        );
+        $withMessage = ['Errors' => 1, 'Warnings' => 1, 'Notices' => 1, 'Error Message' => 'disk full',
+            'error' => 1, 'warning' => 1, 'notice' => 1, 'err_message' => 'disk full'];
         $this->assertSame($withMessage, $out['get_error_message']);
-        $this->assertFalse($out['info_before_first_write']);
+        // No row yet: the extension's keys alone.
         $this->assertSame([
+            'Session ID' => 'functionsTest0123', 'Server ID' => 0, 'Connection' => 'host=fake dbname=php_session',
+            'Accesses' => 1, 'Errors' => 1, 'Warnings' => 1, 'Notices' => 1,
+            'Created' => 0, 'Modified' => 0, 'Expires' => 0,
+            'Address Created' => '', 'Address Modified' => '', 'Custom' => 'hello',
+        ], $out['info_before_first_write']);
+        $this->assertSame([
+            'Servers' => '',
+            'Number of Servers' => 0,
+            'Failover Mode' => 0,
+            'Short Circuit' => 0,
+            'Keep Expired' => 0,
             'server' => 'phpsessd/0.0.0-fake',
             'protocol' => 1,
             'address' => $daemon->address,
@@ -83,10 +98,15 @@ final class FunctionsTest extends TestCase
 
         $info = $out['info'];
         $this->assertSame(
-            ['id', 'name', 'data_size', 'created', 'modified', 'expire', 'addr_created', 'addr_modified',
+            ['Session ID', 'Server ID', 'Connection', 'Accesses', 'Errors', 'Warnings', 'Notices', 'Created',
+                'Modified', 'Expires', 'Address Created', 'Address Modified', 'Custom',
+                'id', 'name', 'data_size', 'created', 'modified', 'expire', 'addr_created', 'addr_modified',
                 'counter', 'error', 'warning', 'notice', 'err_message', 'custom'],
             array_keys($info),
         );
+        $this->assertSame(2, $info['Accesses']);
+        $this->assertSame($info['created'], $info['Created']);
+        $this->assertSame('198.51.100.4', $info['Address Modified']);
         $this->assertSame('functionsTest0123', $info['id']);
         $this->assertSame('PHPSESSID', $info['name']);
         $this->assertSame(strlen('n|i:1;'), $info['data_size']);

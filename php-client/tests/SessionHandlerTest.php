@@ -396,7 +396,8 @@ final class SessionHandlerTest extends TestCase
         $this->assertQuiet('data', fn () => $handler->read(self::ID));
         $this->assertSame('custom', $handler->getField());
         $this->assertSame(
-            ['error' => 1, 'warning' => 2, 'notice' => 3, 'err_message' => 'msg'],
+            ['Errors' => 1, 'Warnings' => 2, 'Notices' => 3, 'Error Message' => 'msg',
+                'error' => 1, 'warning' => 2, 'notice' => 3, 'err_message' => 'msg'],
             $handler->getError(true),
         );
     }
@@ -458,7 +459,11 @@ final class SessionHandlerTest extends TestCase
         $this->assertFalse($handler->addError(E_PARSE, 'not counted'));
         $this->assertFalse($handler->addError(0));
 
-        $this->assertSame(['error' => 5, 'warning' => 4, 'notice' => 4, 'err_message' => ''], $handler->getError(true));
+        $this->assertSame(
+            ['Errors' => 5, 'Warnings' => 4, 'Notices' => 4, 'Error Message' => '',
+                'error' => 5, 'warning' => 4, 'notice' => 4, 'err_message' => ''],
+            $handler->getError(true),
+        );
         $this->assertTrue($handler->addError(E_NOTICE, 'last one'));
         $this->assertSame('last one', $handler->getError(true)['err_message']);
     }
@@ -557,6 +562,12 @@ final class SessionHandlerTest extends TestCase
 
         $this->assertSame([], $warnings);
         $this->assertSame([
+            // The extension's keys, from fields this daemon does not send.
+            'Servers' => '',
+            'Number of Servers' => 0,
+            'Failover Mode' => 0,
+            'Short Circuit' => 0,
+            'Keep Expired' => 0,
             'server' => 'phpsessd/0.0.0-fake',
             'protocol' => 1,
             'address' => $daemon->address,
@@ -565,6 +576,89 @@ final class SessionHandlerTest extends TestCase
             'uptime' => 12,
             'connections' => 3,
         ], $status);
+    }
+
+    public function testStatusGivesTheExtensionsKeysAsInts(): void
+    {
+        $servers = [
+            ['server' => 'php@db1:5432/php_session', 'connection' => 'host=db1 password=xxxxx', 'up' => true],
+            ['server' => 'php@db2:5432/php_session', 'connection' => 'host=db2', 'up' => false],
+        ];
+        $daemon = $this->daemon(['status' => ['db' => 'host=db1 password=xxxxx;host=db2', 'locking' => true,
+            'short_circuit' => true, 'failover_mode' => false, 'keep_expired' => true, 'servers' => $servers]]);
+
+        [$status, $warnings] = $this->capture(fn () => $this->handler($daemon)->status());
+
+        $this->assertSame([], $warnings);
+        $this->assertSame([
+            'Servers' => 'host=db1 password=xxxxx;host=db2',
+            'Number of Servers' => 2,
+            'Failover Mode' => 0,
+            'Short Circuit' => 1,
+            'Keep Expired' => 1,
+            'Server String #0' => 'host=db1 password=xxxxx',
+            'Server Status #0' => 1,
+            'Server String #1' => 'host=db2',
+            'Server Status #1' => 0,
+        ], array_slice($status, 0, 9));
+        $this->assertSame($servers, $status['servers']);
+        $this->assertTrue($status['short_circuit']);
+    }
+
+    public function testInfoGivesTheExtensionsKeysBeforeAndAfterTheFirstWrite(): void
+    {
+        $daemon = $this->daemon(['connection' => 'host=db1 password=xxxxx']);
+        $handler = $this->handler($daemon);
+        $_SERVER['REMOTE_ADDR'] = '192.0.2.9'; // tearDown() unsets it
+        $this->assertQuiet(true, fn () => $handler->open('', 'PHPSESSID'));
+        $this->assertQuiet('', fn () => $handler->read(self::ID));
+        $this->assertTrue($handler->addError(E_WARNING, 'disk full'));
+        $this->assertTrue($handler->setField('user=42'));
+
+        $new = $this->capture(fn () => $handler->info());
+        $this->assertSame([[
+            'Session ID' => self::ID, 'Server ID' => 0, 'Connection' => 'host=db1 password=xxxxx',
+            'Accesses' => 1, 'Errors' => 0, 'Warnings' => 1, 'Notices' => 0,
+            'Created' => 0, 'Modified' => 0, 'Expires' => 0,
+            'Address Created' => '', 'Address Modified' => '', 'Custom' => 'user=42',
+        ], []], $new);
+
+        $this->assertQuiet(true, fn () => $handler->write(self::ID, 'a|i:1;'));
+        $this->assertQuiet(true, fn () => $handler->close());
+        $this->assertQuiet(true, fn () => $handler->open('', 'PHPSESSID'));
+        $this->assertQuiet('a|i:1;', fn () => $handler->read(self::ID));
+        [$info, $warnings] = $this->capture(fn () => $handler->info());
+
+        $this->assertSame([], $warnings);
+        $extension = array_slice($info, 0, 13);
+        // The extension counted this request's access at READ; the row counts one write.
+        $this->assertSame(2, $extension['Accesses']);
+        $this->assertSame(1, $info['counter']);
+        $this->assertSame(['Errors' => 0, 'Warnings' => 1, 'Notices' => 0], array_slice($extension, 4, 3));
+        $this->assertSame($info['created'], $extension['Created']);
+        $this->assertSame($info['modified'], $extension['Modified']);
+        $this->assertSame($info['expire'], $extension['Expires']);
+        $this->assertSame('192.0.2.9', $extension['Address Created']);
+        $this->assertSame('192.0.2.9', $extension['Address Modified']);
+        $this->assertSame('user=42', $extension['Custom']);
+        foreach (['Server ID', 'Accesses', 'Errors', 'Warnings', 'Notices', 'Created', 'Modified', 'Expires'] as $key) {
+            $this->assertIsInt($extension[$key], $key);
+        }
+        $this->assertSame(['id', 'name', 'data_size'], array_slice(array_keys($info), 13, 3));
+    }
+
+    public function testInfoFromADaemonWithoutServerFieldsSaysServerZero(): void
+    {
+        $daemon = $this->daemon(['rules' => [['op' => Protocol::OP_INFO, 'action' => 'reply', 'fields' => ['null']]]]);
+        $handler = $this->handler($daemon);
+        $this->assertQuiet(true, fn () => $handler->open('', 'PHPSESSID'));
+        $this->assertQuiet('', fn () => $handler->read(self::ID));
+
+        [$info, $warnings] = $this->capture(fn () => $handler->info());
+
+        $this->assertSame([], $warnings);
+        $this->assertSame(0, $info['Server ID']);
+        $this->assertSame('', $info['Connection']);
     }
 
     public function testStatusThatIsNotAJsonObjectFails(): void

@@ -13,9 +13,10 @@
  * "ready" on stdout once listening and exits when stdin closes.
  *
  * Script keys: rules (list), secret (HELLO must carry it), max_frame_size,
- * gc_deleted (GC's answer), status (STATUS's object), refuse (a status: every
- * connection gets that error reply with request id 0 when accepted, and is
- * closed, as phpsessd refuses one over max_clients). Rule keys:
+ * gc_deleted (GC's answer), status (STATUS's object), connection (the
+ * connection string INFO names after its JSON, with server id 0), refuse (a
+ * status: every connection gets that error reply with request id 0 when
+ * accepted, and is closed, as phpsessd refuses one over max_clients). Rule keys:
  *   action  auto | reply | error | stale | silent | close | half | raw | trickle
  *   op      only apply to this operation code (else answer auto, keep the rule)
  *   status, fields, fields_b64   for reply: the reply (default OK, no fields)
@@ -164,15 +165,16 @@ function auto(int $key, int $op, array $f): array
             return [0, [json_encode($status, JSON_THROW_ON_ERROR)], false];
         case 11:
             $row = $store[$f[0]] ?? null;
+            $server = ['0', (string) ($script['connection'] ?? 'host=fake dbname=php_session')];
             if ($row === null) {
-                return [0, ['null'], false];
+                return [0, ['null', ...$server], false];
             }
             $info = ['id' => $f[0], 'name' => $row['name'], 'data_size' => strlen($row['data']),
                 'created' => $row['created'], 'modified' => $row['modified'], 'expire' => $row['expire'],
                 'addr_created' => $row['addr_created'], 'addr_modified' => $row['addr_modified'],
                 'counter' => $row['counter'], 'error' => $row['error'], 'warning' => $row['warning'],
                 'notice' => $row['notice'], 'err_message' => $row['err_message'], 'custom' => $row['custom']];
-            return [0, [json_encode($info, JSON_THROW_ON_ERROR | JSON_INVALID_UTF8_SUBSTITUTE)], false];
+            return [0, [json_encode($info, JSON_THROW_ON_ERROR | JSON_INVALID_UTF8_SUBSTITUTE), ...$server], false];
     }
     return [3, ["unknown operation $op"], false];
 }

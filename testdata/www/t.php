@@ -96,6 +96,31 @@ switch ($do) {
         $out['info'] = session_pgsql_info();
         $out['status'] = session_pgsql_status();
         break;
+    case 'extension': // what code written for the extension reads, each value as [type, value]
+        $out['status_before'] = session_status();
+        $out['ok'] = session_start();
+        $out['module'] = session_module_name();
+        if ($out['ok']) {
+            $_SESSION['n'] = ($_SESSION['n'] ?? 0) + 1;
+        }
+        if (isset($_GET['field'])) {
+            $out['set_field'] = session_pgsql_set_field($_GET['field']);
+        }
+        if (isset($_GET['error'])) {
+            $out['add_error'] = session_pgsql_add_error((int)$_GET['error'], $_GET['msg'] ?? '');
+        }
+        $typed = static function (mixed $v): array {
+            if (!is_array($v)) {
+                return [get_debug_type($v), $v];
+            }
+            return array_map(static fn (mixed $x): array => [get_debug_type($x), $x], $v);
+        };
+        $out['status'] = $typed(session_pgsql_status());
+        $out['info'] = $typed(session_pgsql_info());
+        $out['get_error'] = $typed(session_pgsql_get_error(true));
+        $out['get_field'] = $typed(session_pgsql_get_field());
+        $out['reset'] = $typed(session_pgsql_reset());
+        break;
     case 'abandon': // lock a session through the handler and end the request without closing it
         $h = \Phpsessd\SessionHandler::current();
         $out['ok'] = $h->open('', 'PHPSESSID') && $h->read($_GET['id']) !== false;
