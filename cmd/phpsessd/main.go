@@ -378,7 +378,7 @@ func logExtensionLines(cfg *iniconf.Config, log zerolog.Logger) {
 			strings.Join(parts, " "))
 	}
 	if strings.EqualFold(cfg.SaveHandler, "pgsql") {
-		log.Info().Msg("session.save_handler = pgsql can stay or go: phpsessd's PHP client registers itself with session_set_save_handler()")
+		log.Info().Msg("session.save_handler = pgsql can stay or go: phpsessd's PHP client registers itself with session_set_save_handler(); while it stays, PHP reports session_status() as PHP_SESSION_DISABLED until session_start(), so remove it (or set files) where code checks session_status() first")
 	}
 }
 
