@@ -247,9 +247,6 @@ func (lc *lockConn) send(jobs []*lockJob) {
 	ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
 	defer cancel()
 	if err := lc.connect(ctx); err != nil {
-		if !errors.Is(err, ErrPooled) {
-			err = lc.s.wrap(err)
-		}
 		for _, j := range jobs {
 			j.done <- lockResult{err: err}
 		}
@@ -433,7 +430,8 @@ func (lc *lockConn) readTakes(br pgx.BatchResults, takes []*lockJob, taken []loc
 }
 
 // failed settles the jobs of a batch that failed at step; taken is non-nil when the
-// takes succeeded (and got their results already).
+// takes succeeded (and got their results already). The errors are pgx's, unwrapped,
+// so that the Store can tell a lost connection (Store.try).
 func (lc *lockConn) failed(err error, step batchStep, b *lockBatch, taken []lockResult) {
 	var pgErr *pgconn.PgError
 	refused := errors.As(err, &pgErr)
@@ -444,8 +442,6 @@ func (lc *lockConn) failed(err error, step batchStep, b *lockBatch, taken []lock
 		lc.drop()
 		if errors.Is(err, ErrPooled) {
 			lc.s.log.Error().Err(err).Msg("advisory locks cannot work on this connection")
-		} else {
-			err = lc.s.wrap(err)
 		}
 		if taken == nil {
 			for _, j := range b.takes {
@@ -480,7 +476,6 @@ func (lc *lockConn) failed(err error, step batchStep, b *lockBatch, taken []lock
 			lc.drop() // the next batch reconnects; the held locks are gone
 		}
 	}
-	err = lc.s.wrap(err)
 	var retry []*lockJob
 	firstOther := 0
 	if len(b.writes) > 0 {
@@ -515,28 +510,34 @@ func (lc *lockConn) failed(err error, step batchStep, b *lockBatch, taken []lock
 
 // lockAdvisory takes id's advisory lock for token and reads the session. A missing
 // session is returned new and empty (its row is written by the Write that ends the
-// lock); an expired one is handled as KeepExpired says.
+// lock); an expired one is handled as KeepExpired says. A take that failed with its
+// connection is tried once more on a new one: the locks of a lost connection are gone.
 func (s *Store) lockAdvisory(ctx context.Context, id, token, name, addr string) (*Session, error) {
 	now := s.now().Unix()
 	var sess *Session
-	if h, ok := s.holdOf(token); ok && h.id == id {
+	h, ok := s.holdOf(token)
+	if ok && h.id == id {
 		// The token holds this lock already (a READ again within one request).
 		var err error
 		if sess, err = s.get(ctx, id); err != nil {
 			return nil, err
 		}
 	} else {
-		lc := s.lockConnFor(id)
-		r := lc.do(ctx, &lockJob{name: s.lockName(id), id: id, take: true})
-		if r.err != nil {
-			return nil, r.err
+		h = hold{id: id, lc: s.lockConnFor(id)}
+		var r lockResult
+		err := s.try(ctx, ifLost, func() error {
+			r = h.lc.do(ctx, &lockJob{name: s.lockName(id), id: id, take: true})
+			return r.err
+		})
+		if err != nil {
+			return nil, s.wrap(err)
 		}
 		if !r.got {
 			return nil, ErrLocked
 		}
-		s.hold(token, hold{id: id, lc: lc, gen: r.gen})
-		sess = r.sess
+		h.gen, sess = r.gen, r.sess
 	}
+	s.hold(token, h)
 	fresh := &Session{ID: id, Name: name, Created: now, Modified: now, Expire: now + s.lifetime(),
 		AddrCreated: addr, AddrModified: addr}
 	switch {
@@ -548,7 +549,7 @@ func (s *Store) lockAdvisory(ctx context.Context, id, token, name, addr string) 
 		sess.Data = nil
 		return sess, nil
 	}
-	if _, err := s.pool.Exec(ctx, s.sql.delete, id); err != nil {
+	if err := s.exec(ctx, ifUnsent, s.sql.delete, id); err != nil {
 		return nil, s.wrap(err)
 	}
 	return fresh, nil
@@ -574,7 +575,7 @@ func (s *Store) endAdvisory(ctx context.Context, token string, j *lockJob) error
 	if r.err == nil && !j.keep || errors.Is(r.err, ErrLeaseLost) || release {
 		s.unhold(token)
 	}
-	return r.err
+	return s.wrap(r.err)
 }
 
 // LockStat counts the work of the advisory lock connections since Open.

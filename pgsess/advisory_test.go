@@ -88,11 +88,7 @@ func TestWriteAfterTheLockConnectionDroppedWritesNothing(t *testing.T) {
 	}
 	// a's connections drop (a network failure, a restart of the backend), its lock
 	// with them, and b takes the session.
-	conn := pgsesstest.Conn(t, dsn)
-	if _, err := conn.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-		WHERE datname = current_database() AND pid <> pg_backend_pid()`); err != nil {
-		t.Fatal(err)
-	}
+	pgsesstest.TerminateBackends(t, pgsesstest.Conn(t, dsn))
 	lockWithin(t, b, "s", "b1", 5*time.Second)
 	if err := b.Write(ctx, Write{ID: "s", Data: []byte("new"), Token: "b1"}); err != nil {
 		t.Fatal(err)

@@ -15,8 +15,11 @@ import (
 // at once, so batching adds no latency; under load it saves the round trips, the
 // wakeups of PostgreSQL backends and the commits of all but one statement per batch.
 //
-// One statement's error aborts its whole batch's transaction, so after an error every
-// statement of the batch is run again on its own, and only its own error is reported.
+// One statement's error aborts its whole batch's transaction, so after PostgreSQL
+// refused a statement every statement of the batch is run again on its own, and only
+// its own error is reported. A failed connection fails every statement of the batch
+// instead: whether one may run again, after the batch may have been committed, is for
+// its caller to say (Store.try).
 type batcher struct {
 	pool          pgxPool
 	before, after []string // statements around each batch (BEGIN … COMMIT), if any
@@ -106,11 +109,11 @@ func drain[T any](ch <-chan T, jobs []T, max int) []T {
 	return jobs
 }
 
-// send runs jobs as one batch, or one by one after an error.
+// send runs jobs as one batch, or one by one after PostgreSQL refused one.
 func (b *batcher) send(jobs []*job) {
 	ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
 	defer cancel()
-	if err := b.sendBatch(ctx, jobs); err == nil || len(jobs) == 1 {
+	if err := b.sendBatch(ctx, jobs); err == nil || len(jobs) == 1 || connLost(err) {
 		for _, j := range jobs {
 			j.done <- err
 		}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // initLease makes sure the table can hold leases: the two lease columns (added when
@@ -46,7 +47,11 @@ func (s *Store) NewToken() string {
 // that its sessions do not stay locked for a lease period after a restart.
 func (s *Store) releaseStale(ctx context.Context) error {
 	owner := likeEscaper.Replace(s.opts.LeaseOwner)
-	tag, err := s.pool.Exec(ctx, s.sql.releaseStale, owner+"/%", owner+"/"+s.boot+"/%")
+	var tag pgconn.CommandTag
+	err := s.try(ctx, ifLost, func() (err error) {
+		tag, err = s.pool.Exec(ctx, s.sql.releaseStale, owner+"/%", owner+"/"+s.boot+"/%")
+		return err
+	})
 	if err != nil {
 		return s.wrap(err)
 	}
@@ -89,7 +94,8 @@ func (s *Store) Lock(ctx context.Context, id, token, name, addr string) (*Sessio
 		sess.Data = nil
 		return sess, nil
 	}
-	if _, err := s.pool.Exec(ctx, s.sql.resetExpired, id, token, now, s.lifetime(), addr); err != nil {
+	// Under the lease, running it twice sets the same values.
+	if err := s.exec(ctx, ifLost, s.sql.resetExpired, id, token, now, s.lifetime(), addr); err != nil {
 		return nil, s.wrap(err)
 	}
 	return &Session{ID: id, Name: name, Created: now, Modified: now, Expire: now + s.lifetime(),
@@ -97,14 +103,17 @@ func (s *Store) Lock(ctx context.Context, id, token, name, addr string) (*Sessio
 }
 
 // lockRead runs the lockRead statement through the lease batcher, whose transactions
-// commit without waiting for the disk.
+// commit without waiting for the disk. Taking a lease the token may hold already is
+// safe to repeat.
 func (s *Store) lockRead(ctx context.Context, id, name string, now int64, addr, token string) (*Session, error) {
 	var sess *Session
-	err := s.leases.do(ctx, s.sql.lockRead, func(br pgx.BatchResults) (err error) {
-		sess, err = s.scan(id, br.QueryRow())
-		return err
-	}, id, name, now, s.lifetime(), addr, token, s.opts.Lease.Milliseconds())
-	return sess, err
+	err := s.try(ctx, ifLost, func() error {
+		return s.leases.do(ctx, s.sql.lockRead, func(br pgx.BatchResults) (err error) {
+			sess, err = s.scan(id, br.QueryRow())
+			return err
+		}, id, name, now, s.lifetime(), addr, token, s.opts.Lease.Milliseconds())
+	})
+	return sess, s.wrap(err)
 }
 
 // Release ends the lease token holds on the session, if it still does.
@@ -113,8 +122,7 @@ func (s *Store) Release(ctx context.Context, id, token string) error {
 		return s.endAdvisory(ctx, token, &lockJob{})
 	}
 	s.unhold(token)
-	_, err := s.pool.Exec(ctx, s.sql.release, id, token)
-	return s.wrap(err)
+	return s.wrap(s.exec(ctx, ifLost, s.sql.release, id, token))
 }
 
 func (s *Store) hold(token string, h hold) {
@@ -157,7 +165,11 @@ func (s *Store) renewLeases() {
 			continue
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), s.opts.Lease/3)
-		tag, err := s.pool.Exec(ctx, s.sql.renew, ids, tokens, s.opts.Lease.Milliseconds())
+		var tag pgconn.CommandTag
+		err := s.try(ctx, ifLost, func() (err error) {
+			tag, err = s.pool.Exec(ctx, s.sql.renew, ids, tokens, s.opts.Lease.Milliseconds())
+			return err
+		})
 		cancel()
 		switch {
 		case err != nil:
@@ -170,14 +182,15 @@ func (s *Store) renewLeases() {
 	}
 }
 
-// scan reads one row of columns, or nil when there is none.
+// scan reads one row of columns, or nil when there is none. Its errors are pgx's, not
+// wrapped.
 func (s *Store) scan(id string, row pgx.Row) (*Session, error) {
 	sess, err := s.scanSession(row)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, s.wrap(err)
+		return nil, err
 	}
 	sess.ID = id
 	return sess, nil

@@ -27,6 +27,8 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
+	"io"
+	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -352,7 +354,7 @@ func (s *Store) Read(ctx context.Context, id string) (*Session, error) {
 		sess.Data = nil
 		return sess, nil
 	}
-	if _, err := s.pool.Exec(ctx, s.sql.delete, id); err != nil {
+	if err := s.exec(ctx, ifUnsent, s.sql.delete, id); err != nil {
 		return nil, s.wrap(err)
 	}
 	return nil, nil
@@ -368,11 +370,13 @@ func (s *Store) Info(ctx context.Context, id string) (*Session, error) {
 
 func (s *Store) get(ctx context.Context, id string) (*Session, error) {
 	var sess *Session
-	err := s.statements.do(ctx, s.sql.read, func(br pgx.BatchResults) (err error) {
-		sess, err = s.scan(id, br.QueryRow())
-		return err
-	}, id)
-	return sess, err
+	err := s.try(ctx, ifLost, func() error {
+		return s.statements.do(ctx, s.sql.read, func(br pgx.BatchResults) (err error) {
+			sess, err = s.scan(id, br.QueryRow())
+			return err
+		}, id)
+	})
+	return sess, s.wrap(err)
 }
 
 // Write stores w, creating the row if it is missing: a new row gets sess_created and
@@ -393,22 +397,30 @@ func (s *Store) Write(ctx context.Context, w Write) error {
 		return s.endAdvisory(ctx, w.Token, &lockJob{write: row, keep: w.Keep})
 	}
 	if w.Token != "" {
-		s.unhold(w.Token)
-		var n int64
-		err := s.statements.do(ctx, s.sql.writeLocked, rowsAffected(&n), row.id, row.name, row.data, row.modified,
+		return s.underLease(ctx, w.Token, s.sql.writeLocked, row.id, row.name, row.data, row.modified,
 			row.expire, row.addr, row.error, row.warning, row.notice, row.errMessage, row.custom, w.Token)
-		if err == nil && n == 0 {
-			return ErrLeaseLost
-		}
-		return s.wrap(err)
 	}
 	var n int64
 	args := writeArgs([]*writeRow{row})
-	err := s.statements.do(ctx, s.sql.write, rowsAffected(&n), args...)
+	write := func() error { return s.statements.do(ctx, s.sql.write, rowsAffected(&n), args...) }
+	err := s.try(ctx, ifUnsent, write)
 	if isUniqueViolation(err) {
 		// Another writer inserted the row between our UPDATE and INSERT (possible only
 		// without locking); now the UPDATE branch applies.
-		err = s.statements.do(ctx, s.sql.write, rowsAffected(&n), args...)
+		err = s.try(ctx, ifUnsent, write)
+	}
+	return s.wrap(err)
+}
+
+// underLease runs a statement that writes only under the lease token holds and ends
+// it (writeLocked, touchLocked), through the batcher; nothing written means the lease
+// was lost.
+func (s *Store) underLease(ctx context.Context, token, sql string, args ...any) error {
+	s.unhold(token)
+	var n int64
+	err := s.try(ctx, ifUnsent, func() error { return s.statements.do(ctx, sql, rowsAffected(&n), args...) })
+	if err == nil && n == 0 {
+		return ErrLeaseLost
 	}
 	return s.wrap(err)
 }
@@ -456,22 +468,16 @@ func (s *Store) Touch(ctx context.Context, id, name, addr, token string) error {
 	}
 	now := s.now().Unix()
 	if token != "" && !s.opts.AdvisoryLocks {
-		s.unhold(token)
-		var n int64
-		err := s.statements.do(ctx, s.sql.touchLocked, rowsAffected(&n), id, now, now+s.lifetime(), addr, token)
-		if err == nil && n == 0 {
-			return ErrLeaseLost
-		}
-		return s.wrap(err)
+		return s.underLease(ctx, token, s.sql.touchLocked, id, now, now+s.lifetime(), addr, token)
 	}
 	args := []any{id, now, now + s.lifetime(), addr, name}
 	if token != "" && s.opts.AdvisoryLocks {
 		return s.endAdvisory(ctx, token, &lockJob{sql: s.sql.touch, args: args})
 	}
-	_, err := s.pool.Exec(ctx, s.sql.touch, args...)
+	err := s.exec(ctx, ifUnsent, s.sql.touch, args...)
 	if isUniqueViolation(err) {
 		// Another writer inserted the row meanwhile (possible only without locking).
-		_, err = s.pool.Exec(ctx, s.sql.touch, args...)
+		err = s.exec(ctx, ifUnsent, s.sql.touch, args...)
 	}
 	return s.wrap(err)
 }
@@ -481,8 +487,7 @@ func (s *Store) Destroy(ctx context.Context, id string) error {
 	if err := s.init(ctx); err != nil {
 		return err
 	}
-	_, err := s.pool.Exec(ctx, s.sql.delete, id)
-	return s.wrap(err)
+	return s.wrap(s.exec(ctx, ifUnsent, s.sql.delete, id))
 }
 
 // Exists reports whether a session with this id exists and has not expired (PHP's
@@ -492,7 +497,7 @@ func (s *Store) Exists(ctx context.Context, id string) (bool, error) {
 		return false, err
 	}
 	var ok bool
-	err := s.pool.QueryRow(ctx, s.sql.exists, id, s.now().Unix()).Scan(&ok)
+	err := s.try(ctx, ifLost, func() error { return s.pool.QueryRow(ctx, s.sql.exists, id, s.now().Unix()).Scan(&ok) })
 	return ok, s.wrap(err)
 }
 
@@ -502,7 +507,11 @@ func (s *Store) GC(ctx context.Context) (int64, error) {
 	if err := s.init(ctx); err != nil {
 		return 0, err
 	}
-	tag, err := s.pool.Exec(ctx, s.gcStatement(), s.now().Unix())
+	var tag pgconn.CommandTag
+	err := s.try(ctx, ifLost, func() (err error) {
+		tag, err = s.pool.Exec(ctx, s.gcStatement(), s.now().Unix())
+		return err
+	})
 	if err != nil {
 		return 0, s.wrap(err)
 	}
@@ -539,13 +548,15 @@ func (s *Store) electedGC(ctx context.Context) (n int64, elected bool, err error
 	if err := s.init(ctx); err != nil {
 		return 0, false, err
 	}
-	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if err := tx.QueryRow(ctx, s.sql.gcElect, s.table).Scan(&elected); err != nil || !elected {
+	err = s.try(ctx, ifLost, func() error {
+		return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+			if err := tx.QueryRow(ctx, s.sql.gcElect, s.table).Scan(&elected); err != nil || !elected {
+				return err
+			}
+			tag, err := tx.Exec(ctx, s.gcStatement(), s.now().Unix())
+			n = tag.RowsAffected()
 			return err
-		}
-		tag, err := tx.Exec(ctx, s.gcStatement(), s.now().Unix())
-		n = tag.RowsAffected()
-		return err
+		})
 	})
 	return n, elected, s.wrap(err)
 }
@@ -561,12 +572,18 @@ func (s *Store) gcStatement() string {
 // (session_pgsql_reset).
 func (s *Store) Reset() { s.pool.Reset() }
 
-// Ping reports whether the database answers and the table is usable.
+// Ping reports whether the database answers and the table is usable. Like every
+// operation, it tries again on a new connection when its connection turns out dead
+// (after a restart of PostgreSQL).
 func (s *Store) Ping(ctx context.Context) error {
 	if err := s.init(ctx); err != nil {
 		return err
 	}
-	return s.wrap(s.pool.Ping(ctx))
+	return s.wrap(s.ping(ctx))
+}
+
+func (s *Store) ping(ctx context.Context) error {
+	return s.try(ctx, ifLost, func() error { return s.pool.Ping(ctx) })
 }
 
 // PoolStat returns the connection pool's statistics.
@@ -587,7 +604,7 @@ func (s *Store) Status(ctx context.Context) []ServerStatus {
 	ready := s.ready.Load()
 	return []ServerStatus{{
 		Server:    s.desc,
-		Up:        s.pool.Ping(ctx) == nil,
+		Up:        s.ping(ctx) == nil,
 		Ready:     ready,
 		Conns:     st.TotalConns(),
 		IdleConns: st.IdleConns(),
@@ -607,14 +624,85 @@ func (s *Store) SetExpiry(keepExpired bool, maxLifetime time.Duration) {
 
 func (s *Store) lifetime() int64 { return s.lifetimeSec.Load() }
 
+// repeat says when try may run an operation again after its connection failed.
+type repeat int
+
+const (
+	// ifUnsent: only when pgx knows that nothing reached PostgreSQL
+	// (pgconn.SafeToRetry). For writes: one that PostgreSQL may have received and
+	// committed is never repeated.
+	ifUnsent repeat = iota
+	// ifLost: after any failure of the connection, since running the operation twice
+	// does what running it once does (a read, a lock take, garbage collection).
+	ifLost
+)
+
+// try runs op, and when it failed because its connection did (connLost), runs it once
+// more where rep allows, on a new connection: the failure resets the pool, since after
+// a restart of PostgreSQL every connection opened before it is dead, which pgx learns
+// only on using it (a lock connection that failed reconnects by itself, see lockConn).
+// It returns op's error as is; callers wrap it. This is the only place an operation is
+// repeated after its connection failed.
+func (s *Store) try(ctx context.Context, rep repeat, op func() error) error {
+	err := op()
+	if err == nil || ctx.Err() != nil || !connLost(err) {
+		return err
+	}
+	s.pool.Reset()
+	if rep == ifUnsent && !pgconn.SafeToRetry(err) {
+		return err
+	}
+	s.log.Debug().Err(s.wrap(err)).Msg("database connection lost; trying again on a new one")
+	return op()
+}
+
+// exec runs a statement on a connection of the pool, through try.
+func (s *Store) exec(ctx context.Context, rep repeat, sql string, args ...any) error {
+	return s.try(ctx, rep, func() error {
+		_, err := s.pool.Exec(ctx, sql, args...)
+		return err
+	})
+}
+
+// connLost reports whether err is a failure of the connection rather than PostgreSQL
+// refusing a statement or the caller giving up: a network or connect error, a
+// connection pgx closed or timed out, or a server error that ends the connection
+// (57P01 admin_shutdown, 57P02 crash_shutdown, 57P03 cannot_connect_now, class 08
+// connection_exception).
+func connLost(err error) bool {
+	var pgErr *pgconn.PgError
+	var connectErr *pgconn.ConnectError
+	var netErr net.Error
+	switch {
+	case err == nil:
+		return false
+	case errors.As(err, &pgErr):
+		switch pgErr.Code {
+		case "57P01", "57P02", "57P03":
+			return true
+		}
+		return strings.HasPrefix(pgErr.Code, "08")
+	case errors.As(err, &connectErr), pgconn.Timeout(err), pgconn.SafeToRetry(err):
+		return true
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return false // the caller's context (which is a net.Error too)
+	}
+	return errors.As(err, &netErr) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, pgconn.ErrConnClosed)
+}
+
 // wrap marks errors of reaching the database with ErrUnavailable and keeps PostgreSQL's
-// own message (never its detail, which may quote row values).
+// own message (never its detail, which may quote row values). The store's own errors
+// pass unchanged.
 func (s *Store) wrap(err error) error {
-	if err == nil {
-		return nil
+	if err == nil || errors.Is(err, ErrLeaseLost) || errors.Is(err, ErrLocked) || errors.Is(err, ErrPooled) || errors.Is(err, errStopped) {
+		return err
 	}
 	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) {
+	switch {
+	case errors.As(err, &pgErr) && connLost(err):
+		return fmt.Errorf("%w: %s: %s (SQLSTATE %s)", ErrUnavailable, s.desc, pgErr.Message, pgErr.Code)
+	case errors.As(err, &pgErr):
 		return fmt.Errorf("pgsess: %s (SQLSTATE %s)", pgErr.Message, pgErr.Code)
 	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {

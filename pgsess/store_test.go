@@ -2,6 +2,8 @@ package pgsess
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -153,5 +155,77 @@ func TestPgbenchScriptRunsTheStoresStatements(t *testing.T) {
 	}
 	if got, _ := s.Info(context.Background(), "bench-1"); got == nil || string(got.Data) != `n|s:3:"it's";` {
 		t.Fatalf("row %+v", got)
+	}
+}
+
+// After a restart of PostgreSQL (here: its backends terminated) every idle connection
+// of the store is dead, which pgx learns only on using one: each operation that is safe
+// to repeat is tried again on a new connection and succeeds.
+func TestOperationsWhoseConnectionDiedSucceedOnANewOne(t *testing.T) {
+	for _, method := range []struct {
+		name string
+		o    Options
+	}{{"advisory", Options{AdvisoryLocks: true}}, {"lease", Options{Lease: 15 * time.Second}}} {
+		t.Run(method.name, func(t *testing.T) {
+			dsn := testenv.SharedPG(t).NewDatabase(t)
+			o := method.o
+			o.CreateTable = true
+			s := openStore(t, dsn, o)
+			conn := pgsesstest.Conn(t, dsn)
+			ctx := context.Background()
+			if err := s.Write(ctx, Write{ID: "s", Data: []byte("x")}); err != nil {
+				t.Fatal(err)
+			}
+			tokens := 0
+			ops := []struct {
+				name string
+				op   func() error
+			}{
+				{"Ping", func() error { return s.Ping(ctx) }},
+				{"Read", func() error { _, err := s.Read(ctx, "s"); return err }},
+				{"Info", func() error { _, err := s.Info(ctx, "s"); return err }},
+				{"Exists", func() error { _, err := s.Exists(ctx, "s"); return err }},
+				{"GC", func() error { _, err := s.GC(ctx); return err }},
+				{"Lock", func() error {
+					tokens++
+					token := fmt.Sprint("t", tokens)
+					if _, err := s.Lock(ctx, "s", token, "", ""); err != nil {
+						return err
+					}
+					return s.Release(ctx, "s", token)
+				}},
+			}
+			for _, op := range ops {
+				if err := op.op(); err != nil {
+					t.Fatalf("%s: %v", op.name, err)
+				}
+				pgsesstest.TerminateBackends(t, conn)
+				if err := op.op(); err != nil {
+					t.Errorf("%s after its connection died: %v", op.name, err)
+				}
+			}
+		})
+	}
+}
+
+// A write whose connection turns out dead is not repeated, since pgx cannot tell
+// whether PostgreSQL received it; the failure makes the next write use a new
+// connection.
+func TestAWriteWhoseConnectionDiedIsNotRepeated(t *testing.T) {
+	dsn := testenv.SharedPG(t).NewDatabase(t)
+	s := openStore(t, dsn, Options{CreateTable: true})
+	ctx := context.Background()
+	if err := s.Write(ctx, Write{ID: "s", Data: []byte("1")}); err != nil {
+		t.Fatal(err)
+	}
+	pgsesstest.TerminateBackends(t, pgsesstest.Conn(t, dsn))
+	if err := s.Write(ctx, Write{ID: "s", Data: []byte("2")}); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("write on a dead connection: %v, expected its failure", err)
+	}
+	if err := s.Write(ctx, Write{ID: "s", Data: []byte("3")}); err != nil {
+		t.Fatalf("the next write: %v", err)
+	}
+	if r, _ := s.Info(ctx, "s"); r == nil || string(r.Data) != "3" || r.Counter != 2 {
+		t.Fatalf("row: %+v, expected the first and the third write", r)
 	}
 }

@@ -31,3 +31,14 @@ func AdvisoryLocks(tb testing.TB, conn *pgx.Conn) int {
 	}
 	return held
 }
+
+// TerminateBackends ends every other backend connected to conn's database, as a restart
+// of PostgreSQL or an operator's pg_terminate_backend would, and waits until they are
+// gone.
+func TerminateBackends(tb testing.TB, conn *pgx.Conn) {
+	tb.Helper()
+	if _, err := conn.Exec(context.Background(), `SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity
+		WHERE datname = current_database() AND pid <> pg_backend_pid()`); err != nil {
+		tb.Fatalf("terminating backends: %v", err)
+	}
+}
