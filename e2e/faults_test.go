@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -125,10 +127,11 @@ func TestKillingTheDaemonUnderLoadLosesNoAcknowledgedWrite(t *testing.T) {
 		l.requests.Load(), l.failed.Load(), lost, restarted.Sub(killed).Round(time.Millisecond), took.Round(time.Millisecond))
 }
 
-// A fast restart of PostgreSQL under load, with 24 clients: the requests that arrive
-// while PostgreSQL is down fail with a warning; once it is back none does (the
-// connections that died with it are replaced and the operation retried), and no
-// acknowledged write is lost.
+// A fast restart of PostgreSQL under load, with 24 clients and one request holding its
+// session (and the session's advisory lock) across the restart: the requests that
+// arrive while PostgreSQL is down fail with a warning; once it is back none does (the
+// connections that died with it are replaced and the operation retried), the held
+// request's write is stored, and no acknowledged write is lost.
 func TestPostgresRestartUnderLoadFailsNoRequestOnceBackAndLosesNoAcknowledgedWrite(t *testing.T) {
 	testenv.RequirePHP(t)
 	pg, err := testenv.StartPG()
@@ -138,6 +141,18 @@ func TestPostgresRestartUnderLoadFailsNoRequestOnceBackAndLosesNoAcknowledgedWri
 	t.Cleanup(pg.Stop)
 	dsn := pg.NewDatabase(t)
 	s := startSite(t, pg, dsn, "", "") // rows are read after the restart, on a new connection
+	held := s.web.Browser()
+	s.mustGet(held, "do=count")
+	release := filepath.Join(testenv.ShortTempDir(t), "release")
+	heldDone := make(chan page, 1)
+	go func() {
+		_, body := held.Get(t, "/t.php?do=count&until="+release)
+		heldDone <- decode(body)
+	}()
+	eventually(t, "the held request to read its session", func() bool {
+		_, err := os.Stat(release + ".started")
+		return err == nil
+	})
 	l := startLoad(s, 24)
 	time.Sleep(time.Second)
 	began := time.Now()
@@ -146,6 +161,10 @@ func TestPostgresRestartUnderLoadFailsNoRequestOnceBackAndLosesNoAcknowledgedWri
 	}
 	up := time.Now()
 	l.back()
+	if err := os.WriteFile(release, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	hp := <-heldDone
 	took := l.recovery(up)
 	time.Sleep(500 * time.Millisecond)
 	s.db = pgsesstest.Conn(t, dsn)
@@ -155,6 +174,12 @@ func TestPostgresRestartUnderLoadFailsNoRequestOnceBackAndLosesNoAcknowledgedWri
 		up.Sub(began).Round(time.Millisecond), took.Round(time.Millisecond))
 	if n := l.failedBack.Load(); n != 0 {
 		t.Errorf("%d requests that began after PostgreSQL was back failed; the first: %s", n, l.firstBack)
+	}
+	if hp["closed"] != true || hp.warnings() != "" || hp.int("n") != 2 {
+		t.Errorf("the request holding its session across the restart: %v", hp)
+	}
+	if r, _ := s.row(held.Cookie("PHPSESSID")); r.Data != "n|i:2;" {
+		t.Errorf("the held session's row after the restart: %q, expected its write", r.Data)
 	}
 }
 

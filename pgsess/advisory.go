@@ -1,6 +1,7 @@
 package pgsess
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -51,6 +52,11 @@ type hold struct {
 	id  string
 	lc  *lockConn
 	gen uint64
+	// read, when known, is the row as the holder last read it under the lock (nil:
+	// there was none). Should the lock's connection drop, the holder's write may still
+	// go ahead under the lock taken again if the row is still the same (see retake).
+	read  *Session
+	known bool
 }
 
 // lockConn is one dedicated connection holding advisory locks, and the goroutine that
@@ -537,6 +543,7 @@ func (s *Store) lockAdvisory(ctx context.Context, id, token, name, addr string) 
 		}
 		h.gen, sess = r.gen, r.sess
 	}
+	h.read, h.known = sess, true
 	s.hold(token, h)
 	fresh := &Session{ID: id, Name: name, Created: now, Modified: now, Expire: now + s.lifetime(),
 		AddrCreated: addr, AddrModified: addr}
@@ -546,21 +553,24 @@ func (s *Store) lockAdvisory(ctx context.Context, id, token, name, addr string) 
 	case sess.Expire == 0 || sess.Expire >= now:
 		return sess, nil
 	case s.keepExpired.Load():
-		sess.Data = nil
-		return sess, nil
+		kept := *sess // the row as read stays in the hold
+		kept.Data = nil
+		return &kept, nil
 	}
 	if err := s.exec(ctx, ifUnsent, s.sql.delete, id); err != nil {
 		return nil, s.wrap(err)
 	}
+	h.read = nil
+	s.hold(token, h)
 	return fresh, nil
 }
 
 // endAdvisory runs j's work (a write row, or a statement) under token's advisory lock
 // on its connection and then releases the lock, unless j keeps it; a job without work
 // only releases it.
-// A lock whose connection dropped gives ErrLeaseLost and runs nothing. The token holds
-// nothing afterwards, unless the work failed otherwise: then Release still ends the
-// lock.
+// A lock whose connection dropped gives ErrLeaseLost and runs nothing, unless retake
+// can take it again and prove that the work loses nothing. The token holds nothing
+// afterwards, unless the work failed otherwise: then Release still ends the lock.
 func (s *Store) endAdvisory(ctx context.Context, token string, j *lockJob) error {
 	release := j.write == nil && j.sql == ""
 	h, ok := s.holdOf(token)
@@ -572,10 +582,58 @@ func (s *Store) endAdvisory(ctx context.Context, token string, j *lockJob) error
 	}
 	j.name, j.gen = s.lockName(h.id), h.gen
 	r := h.lc.do(ctx, j)
-	if r.err == nil && !j.keep || errors.Is(r.err, ErrLeaseLost) || release {
+	if !release && h.known && (errors.Is(r.err, ErrLeaseLost) || connLost(r.err)) {
+		r = s.retake(ctx, token, h, j, r)
+	}
+	switch {
+	case r.err == nil && j.keep:
+		// The next holder inherits what was written, which is not read back: it has
+		// no read to prove anything with.
+		h, _ = s.holdOf(token)
+		h.read, h.known = nil, false
+		s.hold(token, h)
+	case r.err == nil || errors.Is(r.err, ErrLeaseLost) || release:
 		s.unhold(token)
 	}
 	return s.wrap(r.err)
+}
+
+// retake takes h's lock again after the connection that held it dropped, and the lock
+// with it, and runs j under the new lock if the row is still exactly what the holder
+// read: then no other request wrote it meanwhile (every write and touch changes
+// sess_counter), and j, which the holder made from that read, loses nothing — even if
+// the first attempt of j itself had reached PostgreSQL, since a committed j would
+// have changed the row. The lock is taken with pg_try_advisory_lock, so while another
+// daemon, or the old backend of a connection that failed silently, holds it, nothing
+// is taken. Otherwise it releases what it took and returns lost, the first attempt's
+// result. A lock is taken again at most once: the new hold has no read.
+func (s *Store) retake(ctx context.Context, token string, h hold, j *lockJob, lost lockResult) lockResult {
+	var t lockResult
+	err := s.try(ctx, ifLost, func() error {
+		t = h.lc.do(ctx, &lockJob{name: j.name, id: h.id, take: true})
+		return t.err
+	})
+	if err != nil || !t.got {
+		return lost
+	}
+	if !sameRow(h.read, t.sess) {
+		h.lc.do(ctx, &lockJob{name: j.name, gen: t.gen})
+		return lost
+	}
+	s.hold(token, hold{id: h.id, lc: h.lc, gen: t.gen})
+	j.gen = t.gen
+	s.log.Debug().Msg("took a session lock again after its connection dropped; the row was unchanged")
+	return h.lc.do(ctx, j)
+}
+
+// sameRow reports whether a and b are the same row, column by column, or both none.
+func sameRow(a, b *Session) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.Name == b.Name && bytes.Equal(a.Data, b.Data) && a.Created == b.Created && a.Modified == b.Modified &&
+		a.Expire == b.Expire && a.AddrCreated == b.AddrCreated && a.AddrModified == b.AddrModified &&
+		a.Counter == b.Counter && a.Meta == b.Meta
 }
 
 // LockStat counts the work of the advisory lock connections since Open.

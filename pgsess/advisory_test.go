@@ -77,7 +77,7 @@ func lockWithin(t *testing.T, s *Store, id, token string, d time.Duration) {
 	}
 }
 
-func TestWriteAfterTheLockConnectionDroppedWritesNothing(t *testing.T) {
+func TestWriteAfterTheLockConnectionDroppedAndAnotherWroteWritesNothing(t *testing.T) {
 	a, b, dsn := twoDaemons(t, Options{AdvisoryLocks: true})
 	ctx := context.Background()
 	if err := a.Write(ctx, Write{ID: "s", Data: []byte("old")}); err != nil {
@@ -87,7 +87,8 @@ func TestWriteAfterTheLockConnectionDroppedWritesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	// a's connections drop (a network failure, a restart of the backend), its lock
-	// with them, and b takes the session.
+	// with them, and b takes the session and writes it: a cannot take the lock again
+	// and write, since the row changed since a read it.
 	pgsesstest.TerminateBackends(t, pgsesstest.Conn(t, dsn))
 	lockWithin(t, b, "s", "b1", 5*time.Second)
 	if err := b.Write(ctx, Write{ID: "s", Data: []byte("new"), Token: "b1"}); err != nil {
@@ -105,6 +106,44 @@ func TestWriteAfterTheLockConnectionDroppedWritesNothing(t *testing.T) {
 	}
 	if st := a.LockStat(); st.Reconnects != 1 || st.Batches == 0 || st.Jobs < st.Batches {
 		t.Fatalf("lock connection counters after one drop: %+v", st)
+	}
+}
+
+func TestWriteAfterTheLockConnectionDroppedGoesAheadWhenTheRowIsUnchanged(t *testing.T) {
+	a, b, dsn := twoDaemons(t, Options{AdvisoryLocks: true})
+	ctx := context.Background()
+	if err := a.Write(ctx, Write{ID: "s", Data: []byte("n|i:1;")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Lock(ctx, "s", "a1", "", ""); err != nil {
+		t.Fatal(err)
+	}
+	conn := pgsesstest.Conn(t, dsn)
+	pgsesstest.TerminateBackends(t, conn)
+	// Meanwhile b reads the session without writing it.
+	lockWithin(t, b, "s", "b1", 5*time.Second)
+	if err := b.Release(ctx, "s", "b1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Write(ctx, Write{ID: "s", Data: []byte("n|i:2;"), Token: "a1"}); err != nil {
+		t.Fatalf("write under a lock that dropped, the row unchanged: %v", err)
+	}
+	if r, _ := b.Info(ctx, "s"); r == nil || string(r.Data) != "n|i:2;" || r.Counter != 2 {
+		t.Fatalf("row after the write: %+v", r)
+	}
+	if held := pgsesstest.AdvisoryLocks(t, conn); held != 0 {
+		t.Fatalf("advisory locks held after the write ended the lock taken again: %d", held)
+	}
+	// A touch goes ahead the same way.
+	if _, err := a.Lock(ctx, "s", "a2", "", ""); err != nil {
+		t.Fatal(err)
+	}
+	pgsesstest.TerminateBackends(t, conn)
+	if err := a.Touch(ctx, "s", "", "", "a2"); err != nil {
+		t.Fatalf("touch under a lock that dropped, the row unchanged: %v", err)
+	}
+	if r, _ := b.Info(ctx, "s"); r == nil || string(r.Data) != "n|i:2;" || r.Counter != 3 {
+		t.Fatalf("row after the touch: %+v", r)
 	}
 }
 

@@ -30,12 +30,19 @@ final class Account
 
 $do = $_GET['do'] ?? 'count';
 switch ($do) {
-    case 'count': // increment a counter; ?sleep=ms holds the session open meanwhile
+    case 'count': // increment a counter; ?sleep=ms holds the session open meanwhile, and
+        // ?until=FILE holds it until FILE exists, after creating FILE.started
         $out['ok'] = session_start();
         if ($out['ok']) {
             $_SESSION['n'] = ($_SESSION['n'] ?? 0) + 1;
             $out['n'] = $_SESSION['n'];
             usleep((int)($_GET['sleep'] ?? 0) * 1000);
+            if (isset($_GET['until'])) {
+                file_put_contents($_GET['until'] . '.started', '');
+                while (!file_exists($_GET['until'])) {
+                    usleep(10000);
+                }
+            }
         }
         break;
     case 'hold': // take the session, tell the test our pid through ?pidfile=, then wait
