@@ -1,12 +1,10 @@
 package pgsess
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -72,35 +70,11 @@ func TestVacuumSkipsATableAnotherSessionIsVacuuming(t *testing.T) {
 	}
 }
 
-// lockedBuffer is a log sink safe for a goroutine writing while the test reads.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) count(s string) int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return strings.Count(l.b.String(), s)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // waitLog waits until log holds at least n lines containing s.
-func waitLog(t *testing.T, log *lockedBuffer, s string, n int) {
+func waitLog(t *testing.T, log *testenv.SyncBuffer, s string, n int) {
 	t.Helper()
 	deadline := time.Now().Add(time.Minute)
-	for log.count(s) < n {
+	for strings.Count(log.String(), s) < n {
 		if time.Now().After(deadline) {
 			t.Fatalf("expected %d log lines with %q:\n%s", n, s, log)
 		}
@@ -131,14 +105,14 @@ func TestVacuumByARoleNotOwningTheTableIsReportedOnceThenWorksOnceGranted(t *tes
 		t.Fatalf("Vacuum as %s = %v; expected a NotOwnerError naming the role, the owner and the way out", role, err)
 	}
 
-	log := &lockedBuffer{}
+	log := &testenv.SyncBuffer{}
 	s.log = zerolog.New(log).Level(zerolog.DebugLevel)
 	ctx, stop := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { s.RunVacuum(ctx, 50*time.Millisecond); close(done) }()
 	t.Cleanup(func() { stop(); <-done })
 	waitLog(t, log, "still not the table's owner", 3) // four rounds at least
-	if n := log.count("cannot vacuum: role " + role + " does not own table php_session"); n != 1 {
+	if n := strings.Count(log.String(), "cannot vacuum: role "+role+" does not own table php_session"); n != 1 {
 		t.Fatalf("%d warnings about the owner over four rounds; expected exactly one:\n%s", n, log)
 	}
 

@@ -72,7 +72,7 @@ type Daemon struct {
 	Dir    string
 	cmd    *exec.Cmd
 	exited chan struct{}
-	log    *syncBuffer
+	log    *SyncBuffer
 }
 
 // DaemonINI returns php.ini lines for a daemon listening on a socket in dir and storing
@@ -112,7 +112,7 @@ func startDaemon(bin, dir, ini string, stderr *os.File) (*Daemon, error) {
 	if err := os.WriteFile(path, []byte(ini), 0o644); err != nil {
 		return nil, err
 	}
-	d := &Daemon{INI: path, Dir: dir, log: &syncBuffer{}}
+	d := &Daemon{INI: path, Dir: dir, log: &SyncBuffer{}}
 	for _, line := range strings.Split(ini, "\n") {
 		if k, v, ok := strings.Cut(line, "="); ok && strings.TrimSpace(k) == "session_pgsql.listen" {
 			d.Listen = strings.Trim(strings.TrimSpace(v), `"`)
@@ -176,19 +176,20 @@ func Run(tb testing.TB, args ...string) (int, string) {
 	return 0, string(out)
 }
 
-// syncBuffer is a bytes.Buffer safe for a process writing while a test reads.
-type syncBuffer struct {
+// SyncBuffer is a bytes.Buffer safe for a process or goroutine writing (a log, say)
+// while a test reads.
+type SyncBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) {
+func (s *SyncBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.Write(p)
 }
 
-func (s *syncBuffer) String() string {
+func (s *SyncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
