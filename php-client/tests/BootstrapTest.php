@@ -219,17 +219,20 @@ final class BootstrapTest extends TestCase
         $ini = ['auto_prepend_file' => self::bootstrapFile(), 'session_pgsql.listen' => $daemon->address];
         $code = 'session_id("openBasedir012345"); var_export(session_start());';
 
-        $outside = $this->runPhp($code, $ini + ['open_basedir' => sys_get_temp_dir()]);
+        // The script in a directory of its own, which holds the php-client
+        // directory wherever the checkout is (in the temporary directory, say).
+        $dir = $this->tempDir();
+        $outside = $this->runPhp($code, $ini + ['open_basedir' => $dir], [], $dir);
         $this->assertSame('', $outside['stdout']);
         $this->assertStringContainsString('Failed opening required', $outside['stderr']);
 
-        $allowed = sys_get_temp_dir() . PATH_SEPARATOR . dirname(self::bootstrapFile());
-        $inside = $this->runPhp($code, $ini + ['open_basedir' => $allowed]);
+        $allowed = $dir . PATH_SEPARATOR . dirname(self::bootstrapFile());
+        $inside = $this->runPhp($code, $ini + ['open_basedir' => $allowed], [], $dir);
         $this->assertSame(['stdout' => 'true', 'stderr' => '', 'status' => 0], $inside);
 
         // A secret file outside open_basedir is a configuration warning at
         // session_start(), never one from bootstrap.php on every request.
-        $secret = $this->runPhp($code, $ini + ['open_basedir' => $allowed, 'session_pgsql.secret_file' => PHP_BINARY]);
+        $secret = $this->runPhp($code, $ini + ['open_basedir' => $allowed, 'session_pgsql.secret_file' => PHP_BINARY], [], $dir);
         $this->assertSame('true', $secret['stdout']);
         $this->assertStringContainsString(
             'phpsessd: configuration (' . $daemon->address . '): session_pgsql.secret_file: "' . PHP_BINARY

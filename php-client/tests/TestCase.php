@@ -23,8 +23,8 @@ abstract class TestCase extends \PHPUnit\Framework\TestCase
             $daemon->stop();
         }
         $this->daemons = [];
-        foreach ($this->tempFiles as $file) {
-            @unlink($file);
+        foreach (array_reverse($this->tempFiles) as $file) {
+            is_dir($file) ? @rmdir($file) : @unlink($file);
         }
         $this->tempFiles = [];
         parent::tearDown();
@@ -89,17 +89,27 @@ abstract class TestCase extends \PHPUnit\Framework\TestCase
         return $warnings[0];
     }
 
+    /** A new empty directory, removed (with the scripts runPhp put in it) after the test. */
+    protected function tempDir(): string
+    {
+        $dir = sys_get_temp_dir() . '/phpsessd-test-' . bin2hex(random_bytes(6));
+        mkdir($dir);
+        $this->tempFiles[] = $dir;
+        return $dir;
+    }
+
     /**
      * Runs PHP code in a new CLI process with its own ini settings and an
-     * environment without any PHPSESSD_* variable but those in $env.
+     * environment without any PHPSESSD_* variable but those in $env; the script
+     * file is put in $dir (a tempDir()) or the temporary directory.
      *
      * @param array<string, string> $ini
      * @param array<string, string> $env
      * @return array{stdout: string, stderr: string, status: int}
      */
-    protected function runPhp(string $code, array $ini = [], array $env = []): array
+    protected function runPhp(string $code, array $ini = [], array $env = [], ?string $dir = null): array
     {
-        $file = tempnam(sys_get_temp_dir(), 'phpsessd-test-');
+        $file = tempnam($dir ?? sys_get_temp_dir(), 'phpsessd-test-');
         $this->tempFiles[] = $file;
         file_put_contents($file, "<?php\n" . $code);
         $command = [PHP_BINARY, '-d', 'display_errors=stderr', '-d', 'log_errors=0', '-d', 'html_errors=0',
