@@ -347,11 +347,7 @@ func TestMetricsAndHealthz(t *testing.T) {
 
 func TestPasswordFromPasswordFileOrPGPASSWORDAuthenticates(t *testing.T) {
 	testenv.RequirePHP(t)
-	pg, err := testenv.StartPG()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pg.Stop)
+	pg := testenv.PrivatePG(t)
 	// This cluster checks passwords (SCRAM) for every role but postgres.
 	hba := "local all all trust\nhost all postgres 127.0.0.1/32 trust\nhost all all 127.0.0.1/32 scram-sha-256\n"
 	if err := os.WriteFile(filepath.Join(pg.Dir, "data", "pg_hba.conf"), []byte(hba), 0o600); err != nil {

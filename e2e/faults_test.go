@@ -134,11 +134,7 @@ func TestKillingTheDaemonUnderLoadLosesNoAcknowledgedWrite(t *testing.T) {
 // request's write is stored, and no acknowledged write is lost.
 func TestPostgresRestartUnderLoadFailsNoRequestOnceBackAndLosesNoAcknowledgedWrite(t *testing.T) {
 	testenv.RequirePHP(t)
-	pg, err := testenv.StartPG()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pg.Stop)
+	pg := testenv.PrivatePG(t)
 	dsn := pg.NewDatabase(t)
 	s := startSite(t, pg, dsn, "", "") // rows are read after the restart, on a new connection
 	held := s.web.Browser()
@@ -187,11 +183,7 @@ func TestPostgresRestartUnderLoadFailsNoRequestOnceBackAndLosesNoAcknowledgedWri
 // its first /healthz and its first request after the restart still succeed.
 func TestFirstHealthzAndRequestAfterAPostgresRestartSucceed(t *testing.T) {
 	testenv.RequirePHP(t)
-	pg, err := testenv.StartPG()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pg.Stop)
+	pg := testenv.PrivatePG(t)
 	dsn := pg.NewDatabase(t)
 	port, _ := testenv.FreePort()
 	s := startSite(t, pg, dsn, "", fmt.Sprintf("session_pgsql.metrics_listen = 127.0.0.1:%d\n", port))

@@ -98,6 +98,18 @@ func SharedPG(tb testing.TB) *PG {
 	return sharedPG
 }
 
+// PrivatePG starts a cluster of the test's own, for tests that restart or reconfigure
+// it, and stops it when the test ends.
+func PrivatePG(tb testing.TB, settings ...string) *PG {
+	tb.Helper()
+	pg, err := StartPG(settings...)
+	if err != nil {
+		tb.Fatalf("PostgreSQL: %v", err)
+	}
+	tb.Cleanup(pg.Stop)
+	return pg
+}
+
 // StartPG initialises and starts a new cluster in a new temporary directory, on a free
 // loopback port and a Unix socket in Dir. As root, the cluster runs as the postgres
 // user, since PostgreSQL refuses to run as root. Stop stops it and removes the
