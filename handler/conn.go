@@ -41,7 +41,7 @@ type session struct {
 	name, addr string
 	lockedID   string
 	release    func(Heir) // of the in-memory lock
-	token      string     // of the store's lock, with ClusterLocks
+	token      string     // of the store's lock, when it locks across daemons
 	chain      int        // holders before this one that passed the store's lock on
 	// last is the session as READ returned it or WRITE stored it, for short_circuit.
 	last *snapshot

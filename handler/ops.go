@@ -218,7 +218,8 @@ func (c *conn) read(ctx context.Context, id string) ([][]byte, error) {
 
 // lockAndRead takes the session's lock, waiting up to LockTimeout, and reads it: first
 // the in-memory lock, so that the requests of this host queue without touching the
-// database, then (with ClusterLocks) the store's lock, polling while another daemon holds it.
+// database, then (when the store locks across daemons) the store's lock, polling while
+// another daemon holds it.
 func (c *conn) lockAndRead(ctx context.Context, id string) (*pgsess.Session, error) {
 	// Waiting ends at the lock timeout, or when the client sends or goes away.
 	deadline := time.Now().Add(c.srv.config().LockTimeout)
@@ -261,7 +262,7 @@ func (c *conn) lockAndRead(ctx context.Context, id string) (*pgsess.Session, err
 			return &pgsess.Session{ID: id, Data: w.data, Meta: w.meta}, nil
 		}
 	}
-	if !c.srv.config().ClusterLocks {
+	if !c.srv.store.LocksAcrossDaemons() {
 		return c.srv.store.Read(ctx, id)
 	}
 	if c.token == "" {

@@ -36,6 +36,9 @@ type Store interface {
 	Release(ctx context.Context, id, token string) error
 	// KeepsLocks reports whether Write with Keep keeps holding the lock.
 	KeepsLocks() bool
+	// LocksAcrossDaemons reports whether Lock excludes every daemon using the store;
+	// if not, the server locks within this daemon only and reads with Read.
+	LocksAcrossDaemons() bool
 	NewToken() string
 	Destroy(ctx context.Context, id string) error
 	Exists(ctx context.Context, id string) (bool, error)
@@ -51,12 +54,10 @@ type Store interface {
 type Config struct {
 	// Version is the daemon's version, reported in HELLO ("phpsessd/<Version>").
 	Version string
-	// Locking serialises requests on one session from READ to WRITE or CLOSE.
+	// Locking serialises requests on one session from READ to WRITE or CLOSE: within
+	// this daemon, and across every daemon using the store when the store locks so
+	// (Store.LocksAcrossDaemons).
 	Locking bool
-	// ClusterLocks makes the lock hold across every daemon using the database, with a
-	// lock the store holds in PostgreSQL (Store.Lock); otherwise it holds within this
-	// daemon.
-	ClusterLocks bool
 	// LockTimeout bounds how long READ waits for a session's lock.
 	LockTimeout time.Duration
 	// ShortCircuit skips WRITE when nothing changed since READ, and UPDATE_TIMESTAMP.
@@ -150,12 +151,12 @@ func withDefaults(cfg Config) Config {
 func (s *Server) config() *Config { return s.cfg.Load() }
 
 // Reconfigure applies a reloaded configuration to the operations that start from now
-// on: everything but Locking, ClusterLocks, Version, Logger and Observe, which keep the values
-// New was given (changing them needs a restart).
+// on: everything but Locking, Version, Logger and Observe, which keep the values New
+// was given (changing them needs a restart).
 func (s *Server) Reconfigure(cfg Config) {
 	old := s.config()
 	cfg = withDefaults(cfg)
-	cfg.Locking, cfg.ClusterLocks, cfg.Version, cfg.Logger, cfg.Observe = old.Locking, old.ClusterLocks, old.Version, old.Logger, old.Observe
+	cfg.Locking, cfg.Version, cfg.Logger, cfg.Observe = old.Locking, old.Version, old.Logger, old.Observe
 	s.cfg.Store(&cfg)
 }
 

@@ -37,26 +37,18 @@ type env struct {
 
 func newEnv(t *testing.T, cfg handler.Config) *env {
 	t.Helper()
-	return newEnvOn(t, cfg, testenv.SharedPG(t).NewDatabase(t))
+	return newEnvLocking(t, cfg, testenv.SharedPG(t).NewDatabase(t), nil)
 }
 
-// newEnvOn is newEnv on an existing database, as a second daemon sharing it. With
-// ClusterLocks, its store holds leases.
-func newEnvOn(t *testing.T, cfg handler.Config, dsn string) *env {
-	t.Helper()
-	return newEnvLocking(t, cfg, dsn, false)
-}
+// leases is the lock method of the tests of leases across daemons.
+var leases = pgsess.Lease{Duration: 15 * time.Second}
 
-// newEnvLocking is newEnvOn, with advisory locks instead of leases when advisory is set.
-func newEnvLocking(t *testing.T, cfg handler.Config, dsn string, advisory bool) *env {
+// newEnvLocking is newEnv on dsn (an existing database, as a second daemon sharing
+// it), whose store locks across daemons with locks (nil: within the daemon only).
+func newEnvLocking(t *testing.T, cfg handler.Config, dsn string, locks pgsess.LockMethod) *env {
 	t.Helper()
-	var lease time.Duration
-	if cfg.ClusterLocks && !advisory {
-		lease = 15 * time.Second
-	}
-	store, err := pgsess.Open(pgsess.Options{DSNs: []string{dsn}, CreateTable: true, Lease: lease,
-		AdvisoryLocks: cfg.ClusterLocks && advisory,
-		MaxLifetime:   1440 * time.Second, SynchronousCommit: true, Logger: zerolog.Nop()})
+	store, err := pgsess.Open(pgsess.Options{DSNs: []string{dsn}, CreateTable: true, Locks: locks,
+		MaxLifetime: 1440 * time.Second, SynchronousCommit: true, Logger: zerolog.Nop()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -389,18 +381,18 @@ func TestLockSerialisesConcurrentIncrements(t *testing.T) {
 }
 
 func TestClusterLocksSerialiseIncrementsAcrossTwoDaemons(t *testing.T) {
-	cfg := handler.Config{Locking: true, ClusterLocks: true}
-	a := newEnv(t, cfg)
-	b := newEnvOn(t, cfg, a.dsn)
+	cfg := handler.Config{Locking: true}
+	a := newEnvLocking(t, cfg, testenv.SharedPG(t).NewDatabase(t), leases)
+	b := newEnvLocking(t, cfg, a.dsn, leases)
 	increments(t, []*env{a, b}, 4)
 }
 
 func TestAdvisoryClusterLocksSerialiseIncrementsAcrossTwoDaemonsAndEndWithTheirRequests(t *testing.T) {
 	// 8 clients per daemon on 4 sessions: requests of one host wait for each other, so
 	// WRITEs pass the database lock on to the next request of the host.
-	cfg := handler.Config{Locking: true, ClusterLocks: true}
-	a := newEnvLocking(t, cfg, testenv.SharedPG(t).NewDatabase(t), true)
-	b := newEnvLocking(t, cfg, a.dsn, true)
+	cfg := handler.Config{Locking: true}
+	a := newEnvLocking(t, cfg, testenv.SharedPG(t).NewDatabase(t), pgsess.Advisory{})
+	b := newEnvLocking(t, cfg, a.dsn, pgsess.Advisory{})
 	increments(t, []*env{a, b}, 4)
 	conn := pgsesstest.Conn(t, a.dsn)
 	// Locks left to a waiter that gave up are released in the background.
@@ -450,9 +442,9 @@ func increments(t *testing.T, daemons []*env, sessions int) {
 }
 
 func TestClusterLockWaitTimesOutAcrossDaemons(t *testing.T) {
-	cfg := handler.Config{Locking: true, ClusterLocks: true, LockTimeout: 300 * time.Millisecond}
-	a := newEnv(t, cfg)
-	b := newEnvOn(t, cfg, a.dsn)
+	cfg := handler.Config{Locking: true, LockTimeout: 300 * time.Millisecond}
+	a := newEnvLocking(t, cfg, testenv.SharedPG(t).NewDatabase(t), leases)
+	b := newEnvLocking(t, cfg, a.dsn, leases)
 	a.hello().ok(handler.OpRead, sid)
 	b.hello().fails(handler.StatusLockTimeout, handler.OpRead, sid)
 }

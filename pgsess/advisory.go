@@ -14,7 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
-// Advisory locks (Options.AdvisoryLocks): a session's lock across daemons is a
+// Advisory locks (Advisory): a session's lock across daemons is a
 // session-level PostgreSQL advisory lock, named after the table and the session id and
 // held on one of a few dedicated connections of the daemon (lockConn). Taking it writes
 // nothing: a READ is the lock and a plain SELECT, in one round trip. A lock lives only
@@ -28,7 +28,7 @@ import (
 // one connection reach different backends and session-level locks mean nothing. A
 // pooler gives its clients a backend pid of its own, so a connection whose
 // pg_backend_pid() differs from the pid it was given is refused (ErrPooled: use the
-// lease, Options.Lease, there); and every statement on a lock connection reports its
+// Lease, there); and every statement on a lock connection reports its
 // backend, which must not change.
 
 // advisoryConns is the number of dedicated lock connections: one per two CPUs of the
@@ -650,7 +650,7 @@ type LockStat struct {
 type lockStat struct{ batches, jobs, reconnects atomic.Uint64 }
 
 // LockStat returns the advisory lock connections' counters (zero without
-// AdvisoryLocks).
+// Advisory).
 func (s *Store) LockStat() LockStat {
 	return LockStat{Batches: s.lockStat.batches.Load(), Jobs: s.lockStat.jobs.Load(),
 		Reconnects: s.lockStat.reconnects.Load()}

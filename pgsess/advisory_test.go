@@ -15,7 +15,7 @@ import (
 )
 
 func TestAdvisoryLockExcludesAnotherDaemonUntilTheWriteEndsIt(t *testing.T) {
-	a, b, _ := twoDaemons(t, Options{AdvisoryLocks: true})
+	a, b, _ := twoDaemons(t, Options{Locks: Advisory{}})
 	ctx := context.Background()
 	sess, err := a.Lock(ctx, "s", "a1", "SID", "192.0.2.1")
 	if err != nil || sess.Counter != 0 || len(sess.Data) != 0 || sess.AddrCreated != "192.0.2.1" {
@@ -50,7 +50,7 @@ func TestAdvisoryLockExcludesAnotherDaemonUntilTheWriteEndsIt(t *testing.T) {
 }
 
 func TestAdvisoryLocksOfAClosedStoreEndAtOnce(t *testing.T) {
-	a, b, _ := twoDaemons(t, Options{AdvisoryLocks: true})
+	a, b, _ := twoDaemons(t, Options{Locks: Advisory{}})
 	ctx := context.Background()
 	if _, err := a.Lock(ctx, "s", "a1", "", ""); err != nil {
 		t.Fatal(err)
@@ -78,7 +78,7 @@ func lockWithin(t *testing.T, s *Store, id, token string, d time.Duration) {
 }
 
 func TestWriteAfterTheLockConnectionDroppedAndAnotherWroteWritesNothing(t *testing.T) {
-	a, b, dsn := twoDaemons(t, Options{AdvisoryLocks: true})
+	a, b, dsn := twoDaemons(t, Options{Locks: Advisory{}})
 	ctx := context.Background()
 	if err := a.Write(ctx, Write{ID: "s", Data: []byte("old")}); err != nil {
 		t.Fatal(err)
@@ -110,7 +110,7 @@ func TestWriteAfterTheLockConnectionDroppedAndAnotherWroteWritesNothing(t *testi
 }
 
 func TestWriteAfterTheLockConnectionDroppedGoesAheadWhenTheRowIsUnchanged(t *testing.T) {
-	a, b, dsn := twoDaemons(t, Options{AdvisoryLocks: true})
+	a, b, dsn := twoDaemons(t, Options{Locks: Advisory{}})
 	ctx := context.Background()
 	if err := a.Write(ctx, Write{ID: "s", Data: []byte("n|i:1;")}); err != nil {
 		t.Fatal(err)
@@ -148,7 +148,7 @@ func TestWriteAfterTheLockConnectionDroppedGoesAheadWhenTheRowIsUnchanged(t *tes
 }
 
 func TestTouchUnderAnAdvisoryLockCreatesAMissingRowAndEndsTheLock(t *testing.T) {
-	a, b, _ := twoDaemons(t, Options{AdvisoryLocks: true})
+	a, b, _ := twoDaemons(t, Options{Locks: Advisory{}})
 	ctx := context.Background()
 	if _, err := a.Lock(ctx, "s", "a1", "SID", "192.0.2.7"); err != nil {
 		t.Fatal(err)
@@ -169,7 +169,7 @@ func TestAdvisoryLocksThroughAPoolerAreRefused(t *testing.T) {
 	pg := testenv.SharedPG(t)
 	dsn := pg.NewDatabase(t)
 	bouncer := testenv.StartPgBouncer(t, pg)
-	s := openStore(t, bouncer.DSN(dsn), Options{CreateTable: true, AdvisoryLocks: true, SynchronousCommit: true})
+	s := openStore(t, bouncer.DSN(dsn), Options{CreateTable: true, Locks: Advisory{}, SynchronousCommit: true})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := s.Ready(ctx); !errors.Is(err, ErrPooled) {
@@ -202,7 +202,7 @@ func increment(ctx context.Context, s *Store, id, token, addr string) error {
 }
 
 func TestConcurrentRequestsOfTwoDaemonsOnSharedSessionsLoseNoIncrement(t *testing.T) {
-	a, b, dsn := twoDaemons(t, Options{AdvisoryLocks: true})
+	a, b, dsn := twoDaemons(t, Options{Locks: Advisory{}})
 	ctx := context.Background()
 	const workers, rounds, sessions = 16, 25, 4
 	// Within one daemon the handler's lock table keeps two requests of one session
@@ -249,7 +249,7 @@ func TestConcurrentRequestsOfTwoDaemonsOnSharedSessionsLoseNoIncrement(t *testin
 }
 
 func TestARefusedWriteFailsOnlyItselfAndItsLockCanStillBeReleased(t *testing.T) {
-	a, b, _ := twoDaemons(t, Options{AdvisoryLocks: true})
+	a, b, _ := twoDaemons(t, Options{Locks: Advisory{}})
 	ctx := context.Background()
 	// Writes of several sessions at once, so that they share batches; one carries an
 	// address PostgreSQL refuses (a NUL byte in text).
@@ -285,7 +285,7 @@ func TestARefusedWriteFailsOnlyItselfAndItsLockCanStillBeReleased(t *testing.T) 
 }
 
 func TestWriteWithKeepHoldsTheAdvisoryLockForTheNextLockOfTheToken(t *testing.T) {
-	a, b, _ := twoDaemons(t, Options{AdvisoryLocks: true})
+	a, b, _ := twoDaemons(t, Options{Locks: Advisory{}})
 	ctx := context.Background()
 	if _, err := a.Lock(ctx, "s", "a1", "SID", ""); err != nil {
 		t.Fatal(err)

@@ -38,15 +38,15 @@ func (s *Store) initLease(ctx context.Context) error {
 }
 
 // NewToken returns a lease token that no other lock of any daemon uses: the owner
-// (Options.LeaseOwner), this Store's boot id, and a sequence number.
+// (Lease.Owner), this Store's boot id, and a sequence number.
 func (s *Store) NewToken() string {
-	return fmt.Sprintf("%s/%s/%d", s.opts.LeaseOwner, s.boot, s.tokens.Add(1))
+	return fmt.Sprintf("%s/%s/%d", s.owner, s.boot, s.tokens.Add(1))
 }
 
 // releaseStale ends the leases an earlier run of the same owner left when it died, so
 // that its sessions do not stay locked for a lease period after a restart.
 func (s *Store) releaseStale(ctx context.Context) error {
-	owner := likeEscaper.Replace(s.opts.LeaseOwner)
+	owner := likeEscaper.Replace(s.owner)
 	var tag pgconn.CommandTag
 	err := s.try(ctx, ifLost, func() (err error) {
 		tag, err = s.pool.Exec(ctx, s.sql.releaseStale, owner+"/%", owner+"/"+s.boot+"/%")
@@ -75,7 +75,7 @@ func (s *Store) Lock(ctx context.Context, id, token, name, addr string) (*Sessio
 	if err := s.init(ctx); err != nil {
 		return nil, err
 	}
-	if s.opts.AdvisoryLocks {
+	if s.advisory {
 		return s.lockAdvisory(ctx, id, token, name, addr)
 	}
 	now := s.now().Unix()
@@ -111,14 +111,14 @@ func (s *Store) lockRead(ctx context.Context, id, name string, now int64, addr, 
 		return s.leases.do(ctx, s.sql.lockRead, func(br pgx.BatchResults) (err error) {
 			sess, err = s.scan(id, br.QueryRow())
 			return err
-		}, id, name, now, s.lifetime(), addr, token, s.opts.Lease.Milliseconds())
+		}, id, name, now, s.lifetime(), addr, token, s.lease.Milliseconds())
 	})
 	return sess, s.wrap(err)
 }
 
 // Release ends the lease token holds on the session, if it still does.
 func (s *Store) Release(ctx context.Context, id, token string) error {
-	if s.opts.AdvisoryLocks {
+	if s.advisory {
 		return s.endAdvisory(ctx, token, &lockJob{})
 	}
 	s.unhold(token)
@@ -147,7 +147,7 @@ func (s *Store) unhold(token string) {
 // renewLeases extends every held lease three times per lease period, in one statement,
 // until Close.
 func (s *Store) renewLeases() {
-	t := time.NewTicker(s.opts.Lease / 3)
+	t := time.NewTicker(s.lease / 3)
 	defer t.Stop()
 	for {
 		select {
@@ -164,10 +164,10 @@ func (s *Store) renewLeases() {
 		if len(ids) == 0 {
 			continue
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), s.opts.Lease/3)
+		ctx, cancel := context.WithTimeout(context.Background(), s.lease/3)
 		var tag pgconn.CommandTag
 		err := s.try(ctx, ifLost, func() (err error) {
-			tag, err = s.pool.Exec(ctx, s.sql.renew, ids, tokens, s.opts.Lease.Milliseconds())
+			tag, err = s.pool.Exec(ctx, s.sql.renew, ids, tokens, s.lease.Milliseconds())
 			return err
 		})
 		cancel()

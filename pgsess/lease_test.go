@@ -22,7 +22,7 @@ func twoDaemons(t *testing.T, o Options) (a, b *Store, dsn string) {
 }
 
 func TestLeaseExcludesAnotherDaemonUntilTheWriteEndsIt(t *testing.T) {
-	a, b, _ := twoDaemons(t, Options{Lease: 15 * time.Second})
+	a, b, _ := twoDaemons(t, Options{Locks: Lease{Duration: 15 * time.Second}})
 	ctx := context.Background()
 	sess, err := a.Lock(ctx, "s", "a1", "SID", "192.0.2.1")
 	if err != nil || sess.Counter != 0 || len(sess.Data) != 0 {
@@ -44,7 +44,7 @@ func TestLeaseExcludesAnotherDaemonUntilTheWriteEndsIt(t *testing.T) {
 }
 
 func TestLeaseOfADaemonThatStoppedEndsAfterTheLeaseTime(t *testing.T) {
-	a, b, _ := twoDaemons(t, Options{Lease: 3 * time.Second})
+	a, b, _ := twoDaemons(t, Options{Locks: Lease{Duration: 3 * time.Second}})
 	ctx := context.Background()
 	if _, err := a.Lock(ctx, "s", "a1", "", ""); err != nil {
 		t.Fatal(err)
@@ -68,7 +68,7 @@ func TestLeaseOfADaemonThatStoppedEndsAfterTheLeaseTime(t *testing.T) {
 }
 
 func TestWriteUnderALostLeaseWritesNothing(t *testing.T) {
-	a, b, dsn := twoDaemons(t, Options{Lease: 15 * time.Second})
+	a, b, dsn := twoDaemons(t, Options{Locks: Lease{Duration: 15 * time.Second}})
 	ctx := context.Background()
 	a.Lock(ctx, "s", "a1", "", "")
 	// The lease expires (as if a's daemon had stalled) and b takes it.
@@ -88,7 +88,7 @@ func TestWriteUnderALostLeaseWritesNothing(t *testing.T) {
 }
 
 func TestGCSparesLockedRows(t *testing.T) {
-	a, _, dsn := twoDaemons(t, Options{Lease: 15 * time.Second})
+	a, _, dsn := twoDaemons(t, Options{Locks: Lease{Duration: 15 * time.Second}})
 	ctx := context.Background()
 	a.Lock(ctx, "locked", "a1", "", "")
 	pgsesstest.Conn(t, dsn).Exec(ctx, "INSERT INTO php_session (sess_id, sess_expire) VALUES ('free', 1); UPDATE php_session SET sess_expire = 1")
@@ -107,7 +107,7 @@ func TestClusterLocksNeedTheLockColumnsWhenTheTableIsNotOurs(t *testing.T) {
   sess_created integer, sess_modified integer, sess_expire integer, sess_addr_created text,
   sess_addr_modified text, sess_counter integer, sess_error integer, sess_warning integer,
   sess_notice integer, sess_err_message text, sess_custom text)`)
-	s := openStore(t, dsn, Options{Lease: 15 * time.Second})
+	s := openStore(t, dsn, Options{Locks: Lease{Duration: 15 * time.Second}})
 	_, err := s.Lock(context.Background(), "s", "t", "", "")
 	if err == nil || !strings.Contains(err.Error(), "ADD COLUMN sess_lock text") {
 		t.Fatalf("got %v: expected the ALTER TABLE to run", err)
@@ -117,12 +117,12 @@ func TestClusterLocksNeedTheLockColumnsWhenTheTableIsNotOurs(t *testing.T) {
 func TestRestartedDaemonReleasesItsPreviousRunsLeasesOnly(t *testing.T) {
 	dsn := testenv.SharedPG(t).NewDatabase(t)
 	ctx := context.Background()
-	opts := Options{CreateTable: true, Lease: 15 * time.Second, LeaseOwner: "web_1:unix:/run/x.sock"}
+	opts := Options{CreateTable: true, Locks: Lease{Duration: 15 * time.Second, Owner: "web_1:unix:/run/x.sock"}}
 	first := openStore(t, dsn, opts)
 	if _, err := first.Lock(ctx, "mine", first.NewToken(), "", ""); err != nil {
 		t.Fatal(err)
 	}
-	other := openStore(t, dsn, Options{Lease: 15 * time.Second, LeaseOwner: "web1:unix:/run/x.sock"})
+	other := openStore(t, dsn, Options{Locks: Lease{Duration: 15 * time.Second, Owner: "web1:unix:/run/x.sock"}})
 	if _, err := other.Lock(ctx, "theirs", other.NewToken(), "", ""); err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +132,7 @@ func TestRestartedDaemonReleasesItsPreviousRunsLeasesOnly(t *testing.T) {
 	if err := again.Ready(ctx); err != nil {
 		t.Fatal(err)
 	}
-	probe := openStore(t, dsn, Options{Lease: 15 * time.Second})
+	probe := openStore(t, dsn, Options{Locks: Lease{Duration: 15 * time.Second}})
 	if _, err := probe.Lock(ctx, "mine", probe.NewToken(), "", ""); err != nil {
 		t.Fatalf("the lease of the previous run still holds: %v", err)
 	}
@@ -142,7 +142,7 @@ func TestRestartedDaemonReleasesItsPreviousRunsLeasesOnly(t *testing.T) {
 }
 
 func TestOnlyOneDaemonCollectsGarbageAtATime(t *testing.T) {
-	a, _, dsn := twoDaemons(t, Options{Lease: 15 * time.Second})
+	a, _, dsn := twoDaemons(t, Options{Locks: Lease{Duration: 15 * time.Second}})
 	ctx := context.Background()
 	if err := a.Ready(ctx); err != nil {
 		t.Fatal(err)

@@ -61,22 +61,9 @@ type Options struct {
 	// SynchronousCommit off sets synchronous_commit=off on the store's connections: a
 	// crash of PostgreSQL may then lose the last writes acknowledged to PHP.
 	SynchronousCommit bool
-	// Lease, when positive, enables locks held in the table (Lock), shared by every
-	// daemon using the database: a lock whose holder stops renewing it ends Lease
-	// after its last renewal. The table needs two extra columns (sess_lock text,
-	// sess_lock_expire bigint), added by CreateTable, and a unique index on sess_id.
-	Lease time.Duration
-	// LeaseOwner names this daemon in lease tokens, the same across its restarts and
-	// different from every other daemon using the database (host name and socket, for
-	// example): at start the Store ends the leases a previous run of the same owner
-	// left, instead of letting them block their sessions until they expire.
-	LeaseOwner string
-	// AdvisoryLocks, instead of Lease, makes Lock take a PostgreSQL advisory lock held
-	// on one of a few dedicated connections (see advisory.go): taking it writes nothing,
-	// and a daemon that dies releases its locks with its connections. It needs
-	// connections that reach one backend each: not through PgBouncer in transaction
-	// mode (Lock then fails with ErrPooled). The table needs no change.
-	AdvisoryLocks bool
+	// Locks is how sessions are locked across daemons (see LockMethod); nil is
+	// HostOnly.
+	Locks LockMethod
 	// PreparedStatements uses named prepared statements; without, each statement is
 	// sent unnamed, which PgBouncer before 1.21 supports in transaction pooling mode.
 	PreparedStatements bool
@@ -163,13 +150,18 @@ type Store struct {
 	// leases, in transactions that commit asynchronously. See batcher.
 	statements, leases *batcher
 
-	boot   string        // this run's part of lease tokens
-	tokens atomic.Uint64 // lease tokens minted
+	// The lock method, from Options.Locks: lease is positive for Lease, advisory set
+	// for Advisory.
+	lease    time.Duration
+	advisory bool
+	owner    string        // lock tokens' first part (Lease.Owner)
+	boot     string        // this run's part of lock tokens
+	tokens   atomic.Uint64 // lock tokens minted
 
 	heldMu sync.Mutex
 	held   map[string]hold // token → the lock it holds (leases: to renew)
 
-	// For AdvisoryLocks: the dedicated connections, how a session picks one, and how
+	// For Advisory: the dedicated connections, how a session picks one, and how
 	// they connect.
 	lockConns  []*lockConn
 	lockSeed   maphash.Seed
@@ -183,17 +175,29 @@ type Store struct {
 // Open prepares a Store. It does not wait for the database: a server that is down
 // makes the methods return ErrUnavailable until it is back. Call Ready to wait for it.
 func Open(opts Options) (*Store, error) {
-	if opts.AdvisoryLocks && opts.Lease > 0 {
-		return nil, errors.New("pgsess: Lease and AdvisoryLocks exclude each other")
-	}
 	if len(opts.DSNs) != 1 {
 		return nil, fmt.Errorf("%w: exactly one server is supported, got %d", ErrBadDSN, len(opts.DSNs))
 	}
 	if opts.Table == "" {
 		opts.Table = "php_session"
 	}
-	if opts.LeaseOwner == "" {
-		opts.LeaseOwner = "anonymous-" + randomHex(6) // a stranger to every earlier run
+	var lease time.Duration
+	var advisory bool
+	owner := ""
+	switch m := opts.Locks.(type) {
+	case nil, HostOnly:
+	case Lease:
+		if m.Duration <= 0 {
+			return nil, fmt.Errorf("pgsess: a lease must last a positive time, not %s", m.Duration)
+		}
+		lease, owner = m.Duration, m.Owner
+	case Advisory:
+		advisory = true
+	default:
+		return nil, fmt.Errorf("pgsess: unknown lock method %T", m)
+	}
+	if owner == "" {
+		owner = "anonymous-" + randomHex(6) // a stranger to every earlier run
 	}
 	cfg, err := parseDSN(opts.DSNs[0])
 	if err != nil {
@@ -220,26 +224,29 @@ func Open(opts Options) (*Store, error) {
 		return nil, fmt.Errorf("pgsess: %w", err)
 	}
 	s := &Store{
-		opts:  opts,
-		log:   opts.Logger,
-		sql:   newStatements(tableIdent(opts.Table), opts.Lease > 0),
-		table: tableIdent(opts.Table),
-		now:   time.Now,
-		pool:  pool,
-		desc:  describe(cfg.ConnConfig),
-		held:  make(map[string]hold),
-		stop:  make(chan struct{}),
-		boot:  randomHex(6),
+		opts:     opts,
+		log:      opts.Logger,
+		sql:      newStatements(tableIdent(opts.Table), lease > 0),
+		table:    tableIdent(opts.Table),
+		now:      time.Now,
+		pool:     pool,
+		desc:     describe(cfg.ConnConfig),
+		held:     make(map[string]hold),
+		stop:     make(chan struct{}),
+		lease:    lease,
+		advisory: advisory,
+		owner:    owner,
+		boot:     randomHex(6),
 	}
 	s.SetExpiry(opts.KeepExpired, opts.MaxLifetime)
 	// One batch in flight per kind: the requests arriving meanwhile make the next one.
 	// More senders made smaller batches, more commits and less throughput (make bench).
 	s.statements = newBatcher(pool, 1, maxBatch, nil, nil, s.stop)
 	s.leases = newBatcher(pool, 1, maxBatch, s.sql.beginAsync, []string{s.sql.commit}, s.stop)
-	if opts.Lease > 0 {
+	if s.lease > 0 {
 		go s.renewLeases()
 	}
-	if opts.AdvisoryLocks {
+	if s.advisory {
 		s.lockConfig = cfg.ConnConfig.Copy()
 		// Each statement's snapshot must come after the lock taken before it.
 		s.lockConfig.RuntimeParams["default_transaction_isolation"] = "read committed"
@@ -306,12 +313,12 @@ func (s *Store) init(ctx context.Context) error {
 		}
 		s.log.Info().Str("table", s.opts.Table).Str("server", s.desc).Msg("created session table")
 	}
-	if s.opts.Lease > 0 {
+	if s.lease > 0 {
 		if err := s.initLease(ctx); err != nil {
 			return err
 		}
 	}
-	if s.opts.AdvisoryLocks {
+	if s.advisory {
 		if err := s.checkDirect(ctx); err != nil {
 			return err
 		}
@@ -393,7 +400,7 @@ func (s *Store) Write(ctx context.Context, w Write) error {
 	row := &writeRow{id: w.ID, name: w.Name, data: encodeText(w.Data), modified: now, expire: now + s.lifetime(),
 		addr: w.Addr, error: w.Error, warning: w.Warning, notice: w.Notice,
 		errMessage: encodeText([]byte(w.ErrMessage)), custom: encodeText([]byte(w.Custom))}
-	if w.Token != "" && s.opts.AdvisoryLocks {
+	if w.Token != "" && s.advisory {
 		return s.endAdvisory(ctx, w.Token, &lockJob{write: row, keep: w.Keep})
 	}
 	if w.Token != "" {
@@ -454,8 +461,12 @@ func isUniqueViolation(err error) bool {
 	return errors.As(err, &pgErr) && pgErr.Code == "23505"
 }
 
-// KeepsLocks reports whether Write with Keep keeps holding the lock (AdvisoryLocks).
-func (s *Store) KeepsLocks() bool { return s.opts.AdvisoryLocks }
+// KeepsLocks reports whether Write with Keep keeps holding the lock (Advisory).
+func (s *Store) KeepsLocks() bool { return s.advisory }
+
+// LocksAcrossDaemons reports whether Lock excludes every daemon using the database
+// (Lease, Advisory); if not (HostOnly), Lock is not to be called and Read serves.
+func (s *Store) LocksAcrossDaemons() bool { return s.lease > 0 || s.advisory }
 
 // Touch refreshes sess_modified, sess_expire, sess_addr_modified and the counter
 // without changing data or meta (PHP's lazy_write). A missing row is created empty, as
@@ -467,11 +478,11 @@ func (s *Store) Touch(ctx context.Context, id, name, addr, token string) error {
 		return err
 	}
 	now := s.now().Unix()
-	if token != "" && !s.opts.AdvisoryLocks {
+	if token != "" && !s.advisory {
 		return s.underLease(ctx, token, s.sql.touchLocked, id, now, now+s.lifetime(), addr, token)
 	}
 	args := []any{id, now, now + s.lifetime(), addr, name}
-	if token != "" && s.opts.AdvisoryLocks {
+	if token != "" && s.advisory {
 		return s.endAdvisory(ctx, token, &lockJob{sql: s.sql.touch, args: args})
 	}
 	err := s.exec(ctx, ifUnsent, s.sql.touch, args...)

@@ -139,7 +139,7 @@ func TestSeveralServersAreRefusedForNow(t *testing.T) {
 func TestPgbenchScriptRunsTheStoresStatements(t *testing.T) {
 	pg := testenv.SharedPG(t)
 	dsn := pg.NewDatabase(t)
-	s := openStore(t, dsn, Options{CreateTable: true, AdvisoryLocks: true})
+	s := openStore(t, dsn, Options{CreateTable: true, Locks: Advisory{}})
 	if err := s.Ready(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -165,7 +165,7 @@ func TestOperationsWhoseConnectionDiedSucceedOnANewOne(t *testing.T) {
 	for _, method := range []struct {
 		name string
 		o    Options
-	}{{"advisory", Options{AdvisoryLocks: true}}, {"lease", Options{Lease: 15 * time.Second}}} {
+	}{{"advisory", Options{Locks: Advisory{}}}, {"lease", Options{Locks: Lease{Duration: 15 * time.Second}}}} {
 		t.Run(method.name, func(t *testing.T) {
 			dsn := testenv.SharedPG(t).NewDatabase(t)
 			o := method.o

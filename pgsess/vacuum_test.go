@@ -128,7 +128,7 @@ func TestVacuumWorksThroughPgBouncerInTransactionMode(t *testing.T) {
 	pg := testenv.SharedPG(t)
 	dsn := pg.NewDatabase(t)
 	bouncer := testenv.StartPgBouncer(t, pg)
-	s := openStore(t, bouncer.DSN(dsn), Options{CreateTable: true, Lease: 15 * time.Second, SynchronousCommit: true})
+	s := openStore(t, bouncer.DSN(dsn), Options{CreateTable: true, Locks: Lease{Duration: 15 * time.Second}, SynchronousCommit: true})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if err := s.Ready(ctx); err != nil {

@@ -174,10 +174,6 @@ func openStore(cfg *iniconf.Config, log zerolog.Logger) (*pgsess.Store, error) {
 		}
 		password = p
 	}
-	var lease time.Duration
-	if clusterLocks(cfg) && cfg.LockMethod == "lease" {
-		lease = cfg.LockLease
-	}
 	store, err := pgsess.Open(pgsess.Options{
 		DSNs:               cfg.DB,
 		Password:           password,
@@ -186,9 +182,7 @@ func openStore(cfg *iniconf.Config, log zerolog.Logger) (*pgsess.Store, error) {
 		KeepExpired:        cfg.KeepExpired,
 		MaxLifetime:        time.Duration(cfg.GCMaxLifetime) * time.Second,
 		SynchronousCommit:  cfg.Synchronous,
-		Lease:              lease,
-		LeaseOwner:         leaseOwner(cfg),
-		AdvisoryLocks:      clusterLocks(cfg) && cfg.LockMethod == "advisory",
+		Locks:              lockMethod(cfg),
 		PreparedStatements: cfg.PreparedStatements,
 		MaxConns:           int32(cfg.MaxConnections),
 		Logger:             log.With().Str("component", "store").Logger(),
@@ -199,17 +193,19 @@ func openStore(cfg *iniconf.Config, log zerolog.Logger) (*pgsess.Store, error) {
 	return store, err
 }
 
-// leaseOwner names this daemon among those sharing the database, the same across its
-// restarts: its host and socket.
-func leaseOwner(cfg *iniconf.Config) string {
-	host, _ := os.Hostname()
-	return host + ":" + cfg.Listen.String()
-}
-
-// clusterLocks reports whether sessions are locked across daemons (with a lease in the
-// table) rather than within this one.
-func clusterLocks(cfg *iniconf.Config) bool {
-	return cfg.Locking && cfg.LockScope == "cluster"
+// lockMethod is how the store locks sessions across daemons, as session_pgsql.locking,
+// lock_scope, lock_method and lock_lease say.
+func lockMethod(cfg *iniconf.Config) pgsess.LockMethod {
+	switch {
+	case !cfg.Locking || cfg.LockScope != "cluster":
+		return pgsess.HostOnly{}
+	case cfg.LockMethod == "lease":
+		// The owner names this daemon among those sharing the database, the same
+		// across its restarts: its host and socket.
+		host, _ := os.Hostname()
+		return pgsess.Lease{Duration: cfg.LockLease, Owner: host + ":" + cfg.Listen.String()}
+	}
+	return pgsess.Advisory{}
 }
 
 func runGC(ctx context.Context, store *pgsess.Store, log zerolog.Logger) int {
@@ -317,7 +313,6 @@ func (d *daemon) handlerConfig(cfg *iniconf.Config) handler.Config {
 	return handler.Config{
 		Version:      version,
 		Locking:      cfg.Locking,
-		ClusterLocks: clusterLocks(cfg),
 		LockTimeout:  cfg.LockTimeout,
 		ShortCircuit: cfg.ShortCircuit,
 		Servers:      redactedDSNs(d.started.DB), // the store keeps the servers it started with
