@@ -59,12 +59,42 @@ type hold struct {
 	known bool
 }
 
+// advisoryLocks is the locker of Advisory: its dedicated connections, how a session
+// picks one, how they connect, and the locks it holds.
+type advisoryLocks struct {
+	s      *Store
+	conns  []*lockConn
+	seed   maphash.Seed
+	config *pgx.ConnConfig
+	stat   lockStat
+	held   holds[hold]
+}
+
+// newAdvisoryLocks returns the advisory locker of s, with its connections (which
+// connect when first used).
+func newAdvisoryLocks(s *Store) *advisoryLocks {
+	a := &advisoryLocks{s: s, seed: maphash.MakeSeed(), config: s.pool.Config().ConnConfig.Copy()}
+	// Each statement's snapshot must come after the lock taken before it.
+	a.config.RuntimeParams["default_transaction_isolation"] = "read committed"
+	// The batch statements take arrays: planned for the arrays' sizes, PostgreSQL
+	// would plan each execution anew (a generic plan looks dearer than a custom one
+	// for a few rows); the generic plan is the same index lookups.
+	a.config.RuntimeParams["plan_cache_mode"] = "force_generic_plan"
+	for range advisoryConns {
+		a.conns = append(a.conns, newLockConn(a))
+	}
+	return a
+}
+
+func (a *advisoryLocks) keeps() bool { return true }
+
 // lockConn is one dedicated connection holding advisory locks, and the goroutine that
 // owns it: it sends the statements of concurrent requests as one batch, reconnects when
 // the connection drops (a new generation: the locks of the old one are gone), and on a
 // reconnect ends the old backend, should it still be alive and holding locks after a
 // silent network failure.
 type lockConn struct {
+	a    *advisoryLocks
 	s    *Store
 	jobs chan *lockJob
 
@@ -101,8 +131,8 @@ type lockResult struct {
 	err  error
 }
 
-func newLockConn(s *Store) *lockConn {
-	lc := &lockConn{s: s, jobs: make(chan *lockJob, 4*maxBatch)}
+func newLockConn(a *advisoryLocks) *lockConn {
+	lc := &lockConn{a: a, s: a.s, jobs: make(chan *lockJob, 4*maxBatch)}
 	go lc.run()
 	return lc
 }
@@ -110,11 +140,11 @@ func newLockConn(s *Store) *lockConn {
 // lockName names the advisory lock of a session ("php_session/ID"); the database
 // hashes it into the lock's 64-bit key (hashtextextended), so every daemon derives
 // the same key.
-func (s *Store) lockName(id string) string { return s.opts.Table + "/" + id }
+func (a *advisoryLocks) lockName(id string) string { return a.s.opts.Table + "/" + id }
 
 // lockConnFor returns the lock connection that serves id.
-func (s *Store) lockConnFor(id string) *lockConn {
-	return s.lockConns[maphash.String(s.lockSeed, id)%uint64(len(s.lockConns))]
+func (a *advisoryLocks) lockConnFor(id string) *lockConn {
+	return a.conns[maphash.String(a.seed, id)%uint64(len(a.conns))]
 }
 
 // do queues j and waits for its result, or for ctx. A lock taken for a caller that
@@ -163,8 +193,8 @@ func (lc *lockConn) run() {
 		// daemon less per request than another round trip.
 		runtime.Gosched()
 		jobs = drain(lc.jobs, jobs, maxBatch)
-		lc.s.lockStat.batches.Add(1)
-		lc.s.lockStat.jobs.Add(uint64(len(jobs)))
+		lc.a.stat.batches.Add(1)
+		lc.a.stat.jobs.Add(uint64(len(jobs)))
 		lc.send(jobs)
 	}
 }
@@ -174,7 +204,7 @@ func (lc *lockConn) connect(ctx context.Context) error {
 	if lc.conn != nil && !lc.conn.IsClosed() {
 		return nil
 	}
-	conn, err := pgx.ConnectConfig(ctx, lc.s.lockConfig)
+	conn, err := pgx.ConnectConfig(ctx, lc.a.config)
 	if err != nil {
 		return err
 	}
@@ -197,7 +227,7 @@ func (lc *lockConn) connect(ctx context.Context) error {
 		}
 	}
 	if lc.gen > 0 {
-		lc.s.lockStat.reconnects.Add(1)
+		lc.a.stat.reconnects.Add(1)
 	}
 	lc.conn, lc.pid, lc.started = conn, pid, started
 	lc.gen++
@@ -514,14 +544,15 @@ func (lc *lockConn) failed(err error, step batchStep, b *lockBatch, taken []lock
 	lc.pending = append(append(retry, b.releases...), lc.pending...)
 }
 
-// lockAdvisory takes id's advisory lock for token and reads the session. A missing
+// lock takes id's advisory lock for token and reads the session. A missing
 // session is returned new and empty (its row is written by the Write that ends the
 // lock); an expired one is handled as KeepExpired says. A take that failed with its
 // connection is tried once more on a new one: the locks of a lost connection are gone.
-func (s *Store) lockAdvisory(ctx context.Context, id, token, name, addr string) (*Session, error) {
+func (a *advisoryLocks) lock(ctx context.Context, id, token, name, addr string) (*Session, error) {
+	s := a.s
 	now := s.now().Unix()
 	var sess *Session
-	h, ok := s.holdOf(token)
+	h, ok := a.held.get(token)
 	if ok && h.id == id {
 		// The token holds this lock already (a READ again within one request).
 		var err error
@@ -529,10 +560,10 @@ func (s *Store) lockAdvisory(ctx context.Context, id, token, name, addr string) 
 			return nil, err
 		}
 	} else {
-		h = hold{id: id, lc: s.lockConnFor(id)}
+		h = hold{id: id, lc: a.lockConnFor(id)}
 		var r lockResult
 		err := s.try(ctx, ifLost, func() error {
-			r = h.lc.do(ctx, &lockJob{name: s.lockName(id), id: id, take: true})
+			r = h.lc.do(ctx, &lockJob{name: a.lockName(id), id: id, take: true})
 			return r.err
 		})
 		if err != nil {
@@ -544,7 +575,7 @@ func (s *Store) lockAdvisory(ctx context.Context, id, token, name, addr string) 
 		h.gen, sess = r.gen, r.sess
 	}
 	h.read, h.known = sess, true
-	s.hold(token, h)
+	a.held.put(token, h)
 	fresh := &Session{ID: id, Name: name, Created: now, Modified: now, Expire: now + s.lifetime(),
 		AddrCreated: addr, AddrModified: addr}
 	switch {
@@ -561,39 +592,52 @@ func (s *Store) lockAdvisory(ctx context.Context, id, token, name, addr string) 
 		return nil, s.wrap(err)
 	}
 	h.read = nil
-	s.hold(token, h)
+	a.held.put(token, h)
 	return fresh, nil
 }
 
-// endAdvisory runs j's work (a write row, or a statement) under token's advisory lock
+func (a *advisoryLocks) write(ctx context.Context, token string, row *writeRow, keep bool) error {
+	return a.end(ctx, token, &lockJob{write: row, keep: keep})
+}
+
+func (a *advisoryLocks) touch(ctx context.Context, token, id, name, addr string, now, expire int64) error {
+	return a.end(ctx, token, &lockJob{sql: a.s.sql.touch, args: []any{id, now, expire, addr, name}})
+}
+
+func (a *advisoryLocks) release(ctx context.Context, id, token string) error {
+	return a.end(ctx, token, &lockJob{})
+}
+
+// end runs j's work (a write row, or a statement) under token's advisory lock
 // on its connection and then releases the lock, unless j keeps it; a job without work
 // only releases it.
 // A lock whose connection dropped gives ErrLeaseLost and runs nothing, unless retake
 // can take it again and prove that the work loses nothing. The token holds nothing
 // afterwards, unless the work failed otherwise: then Release still ends the lock.
-func (s *Store) endAdvisory(ctx context.Context, token string, j *lockJob) error {
+func (a *advisoryLocks) end(ctx context.Context, token string, j *lockJob) error {
+	s := a.s
 	release := j.write == nil && j.sql == ""
-	h, ok := s.holdOf(token)
+	h, ok := a.held.get(token)
 	if !ok {
 		if release {
 			return nil
 		}
 		return ErrLeaseLost
 	}
-	j.name, j.gen = s.lockName(h.id), h.gen
+	j.name, j.gen = a.lockName(h.id), h.gen
 	r := h.lc.do(ctx, j)
 	if !release && h.known && (errors.Is(r.err, ErrLeaseLost) || connLost(r.err)) {
-		r = s.retake(ctx, token, h, j, r)
+		r = a.retake(ctx, token, h, j, r)
 	}
 	switch {
 	case r.err == nil && j.keep:
 		// The next holder inherits what was written, which is not read back: it has
 		// no read to prove anything with.
-		h, _ = s.holdOf(token)
+		h, _ = a.held.get(token)
 		h.read, h.known = nil, false
-		s.hold(token, h)
+		a.held.put(token, h)
 	case r.err == nil || errors.Is(r.err, ErrLeaseLost) || release:
-		s.unhold(token)
+		a.held.drop(token)
 	}
 	return s.wrap(r.err)
 }
@@ -607,7 +651,8 @@ func (s *Store) endAdvisory(ctx context.Context, token string, j *lockJob) error
 // daemon, or the old backend of a connection that failed silently, holds it, nothing
 // is taken. Otherwise it releases what it took and returns lost, the first attempt's
 // result. A lock is taken again at most once: the new hold has no read.
-func (s *Store) retake(ctx context.Context, token string, h hold, j *lockJob, lost lockResult) lockResult {
+func (a *advisoryLocks) retake(ctx context.Context, token string, h hold, j *lockJob, lost lockResult) lockResult {
+	s := a.s
 	var t lockResult
 	err := s.try(ctx, ifLost, func() error {
 		t = h.lc.do(ctx, &lockJob{name: j.name, id: h.id, take: true})
@@ -620,7 +665,7 @@ func (s *Store) retake(ctx context.Context, token string, h hold, j *lockJob, lo
 		h.lc.do(ctx, &lockJob{name: j.name, gen: t.gen})
 		return lost
 	}
-	s.hold(token, hold{id: h.id, lc: h.lc, gen: t.gen})
+	a.held.put(token, hold{id: h.id, lc: h.lc, gen: t.gen})
 	j.gen = t.gen
 	s.log.Debug().Msg("took a session lock again after its connection dropped; the row was unchanged")
 	return h.lc.do(ctx, j)
@@ -652,13 +697,17 @@ type lockStat struct{ batches, jobs, reconnects atomic.Uint64 }
 // LockStat returns the advisory lock connections' counters (zero without
 // Advisory).
 func (s *Store) LockStat() LockStat {
-	return LockStat{Batches: s.lockStat.batches.Load(), Jobs: s.lockStat.jobs.Load(),
-		Reconnects: s.lockStat.reconnects.Load()}
+	a, ok := s.locks.(*advisoryLocks)
+	if !ok {
+		return LockStat{}
+	}
+	return LockStat{Batches: a.stat.batches.Load(), Jobs: a.stat.jobs.Load(), Reconnects: a.stat.reconnects.Load()}
 }
 
-// checkDirect returns ErrPooled when the database's connections go through a pooler
-// or proxy: the backend's own pid differs from the one the connection was given.
-func (s *Store) checkDirect(ctx context.Context) error {
+// init returns ErrPooled when the database's connections go through a pooler or
+// proxy: the backend's own pid differs from the one the connection was given.
+func (a *advisoryLocks) init(ctx context.Context) error {
+	s := a.s
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return s.wrap(err)

@@ -2,7 +2,6 @@ package pgsess
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -11,9 +10,31 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
-// initLease makes sure the table can hold leases: the two lease columns (added when
+// leaseLocks is the locker of Lease: a session's lock is a lease in two extra columns
+// of its row (sess_lock, the holder's token; sess_lock_expire, when it ends in
+// milliseconds of the database's clock), which the locker renews while it holds it.
+type leaseLocks struct {
+	s        *Store
+	duration time.Duration
+	held     holds[string] // token → the session it holds, to renew
+	// batch sends the takes of leases, in transactions that commit asynchronously.
+	batch *batcher
+}
+
+// newLeaseLocks returns the lease locker of s, renewing its leases until s closes.
+func newLeaseLocks(s *Store, duration time.Duration) *leaseLocks {
+	l := &leaseLocks{s: s, duration: duration,
+		batch: newBatcher(s.pool, 1, maxBatch, s.sql.beginAsync, []string{s.sql.commit}, s.stop)}
+	go l.renew()
+	return l
+}
+
+func (l *leaseLocks) keeps() bool { return false }
+
+// init makes sure the table can hold leases: the two lease columns (added when
 // CreateTable is set) and a unique index on sess_id, which taking a lease relies on.
-func (s *Store) initLease(ctx context.Context) error {
+func (l *leaseLocks) init(ctx context.Context) error {
+	s := l.s
 	var cols, unique bool
 	if err := s.pool.QueryRow(ctx, s.sql.leaseSchema, s.table).Scan(&cols, &unique); err != nil {
 		return s.wrap(err)
@@ -34,18 +55,13 @@ func (s *Store) initLease(ctx context.Context) error {
 		return fmt.Errorf("pgsess: table %s has no primary key or unique index on sess_id, which session_pgsql.lock_scope = cluster needs: "+
 			"run ALTER TABLE %s ADD PRIMARY KEY (sess_id); or set session_pgsql.lock_scope = host", s.opts.Table, s.table)
 	}
-	return s.releaseStale(ctx)
-}
-
-// NewToken returns a lease token that no other lock of any daemon uses: the owner
-// (Lease.Owner), this Store's boot id, and a sequence number.
-func (s *Store) NewToken() string {
-	return fmt.Sprintf("%s/%s/%d", s.owner, s.boot, s.tokens.Add(1))
+	return l.releaseStale(ctx)
 }
 
 // releaseStale ends the leases an earlier run of the same owner left when it died, so
 // that its sessions do not stay locked for a lease period after a restart.
-func (s *Store) releaseStale(ctx context.Context) error {
+func (l *leaseLocks) releaseStale(ctx context.Context) error {
+	s := l.s
 	owner := likeEscaper.Replace(s.owner)
 	var tag pgconn.CommandTag
 	err := s.try(ctx, ifLost, func() (err error) {
@@ -63,30 +79,20 @@ func (s *Store) releaseStale(ctx context.Context) error {
 
 var likeEscaper = strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`)
 
-// Lock takes the session's lease under token and returns the session, in one
-// statement. A missing session is created empty (so Lock never returns nil without an
-// error); the caller holds the lease until Write or Touch with the same token, or
-// Release, and the Store renews it meanwhile. A token may take its own lease again.
-//
-// When another token's live lease holds the session, Lock returns ErrLocked and changes
-// nothing: the caller waits and tries again. An expired session is handled as
-// KeepExpired says (see Read), under the lease.
-func (s *Store) Lock(ctx context.Context, id, token, name, addr string) (*Session, error) {
-	if err := s.init(ctx); err != nil {
-		return nil, err
-	}
-	if s.advisory {
-		return s.lockAdvisory(ctx, id, token, name, addr)
-	}
+// lock takes the session's lease under token and reads the row, in one statement. A
+// missing session gets its row there, empty; an expired one is handled as KeepExpired
+// says, under the lease.
+func (l *leaseLocks) lock(ctx context.Context, id, token, name, addr string) (*Session, error) {
+	s := l.s
 	now := s.now().Unix()
-	sess, err := s.lockRead(ctx, id, name, now, addr, token)
+	sess, err := l.lockRead(ctx, id, name, now, addr, token)
 	if err != nil || sess == nil {
 		if err == nil {
 			err = ErrLocked
 		}
 		return nil, err
 	}
-	s.hold(token, hold{id: id})
+	l.held.put(token, id)
 	if sess.Expire == 0 || sess.Expire >= now {
 		return sess, nil
 	}
@@ -105,49 +111,52 @@ func (s *Store) Lock(ctx context.Context, id, token, name, addr string) (*Sessio
 // lockRead runs the lockRead statement through the lease batcher, whose transactions
 // commit without waiting for the disk. Taking a lease the token may hold already is
 // safe to repeat.
-func (s *Store) lockRead(ctx context.Context, id, name string, now int64, addr, token string) (*Session, error) {
+func (l *leaseLocks) lockRead(ctx context.Context, id, name string, now int64, addr, token string) (*Session, error) {
+	s := l.s
 	var sess *Session
 	err := s.try(ctx, ifLost, func() error {
-		return s.leases.do(ctx, s.sql.lockRead, func(br pgx.BatchResults) (err error) {
+		return l.batch.do(ctx, s.sql.lockRead, func(br pgx.BatchResults) (err error) {
 			sess, err = s.scan(id, br.QueryRow())
 			return err
-		}, id, name, now, s.lifetime(), addr, token, s.lease.Milliseconds())
+		}, id, name, now, s.lifetime(), addr, token, l.duration.Milliseconds())
 	})
 	return sess, s.wrap(err)
 }
 
-// Release ends the lease token holds on the session, if it still does.
-func (s *Store) Release(ctx context.Context, id, token string) error {
-	if s.advisory {
-		return s.endAdvisory(ctx, token, &lockJob{})
+func (l *leaseLocks) write(ctx context.Context, token string, row *writeRow, keep bool) error {
+	return l.under(ctx, token, l.s.sql.writeLocked, row.id, row.name, row.data, row.modified,
+		row.expire, row.addr, row.error, row.warning, row.notice, row.errMessage, row.custom, token)
+}
+
+func (l *leaseLocks) touch(ctx context.Context, token, id, name, addr string, now, expire int64) error {
+	return l.under(ctx, token, l.s.sql.touchLocked, id, now, expire, addr, token)
+}
+
+// under runs a statement that writes only under the lease token holds and ends it
+// (writeLocked, touchLocked), through the batcher; nothing written means the lease was
+// lost.
+func (l *leaseLocks) under(ctx context.Context, token, sql string, args ...any) error {
+	s := l.s
+	l.held.drop(token)
+	var n int64
+	err := s.try(ctx, ifUnsent, func() error { return s.statements.do(ctx, sql, rowsAffected(&n), args...) })
+	if err == nil && n == 0 {
+		return ErrLeaseLost
 	}
-	s.unhold(token)
-	return s.wrap(s.exec(ctx, ifLost, s.sql.release, id, token))
+	return s.wrap(err)
 }
 
-func (s *Store) hold(token string, h hold) {
-	s.heldMu.Lock()
-	s.held[token] = h
-	s.heldMu.Unlock()
+// release ends the lease token holds on the session, if it still does.
+func (l *leaseLocks) release(ctx context.Context, id, token string) error {
+	l.held.drop(token)
+	return l.s.wrap(l.s.exec(ctx, ifLost, l.s.sql.release, id, token))
 }
 
-func (s *Store) holdOf(token string) (hold, bool) {
-	s.heldMu.Lock()
-	defer s.heldMu.Unlock()
-	h, ok := s.held[token]
-	return h, ok
-}
-
-func (s *Store) unhold(token string) {
-	s.heldMu.Lock()
-	delete(s.held, token)
-	s.heldMu.Unlock()
-}
-
-// renewLeases extends every held lease three times per lease period, in one statement,
-// until Close.
-func (s *Store) renewLeases() {
-	t := time.NewTicker(s.lease / 3)
+// renew extends every held lease three times per lease period, in one statement, until
+// the Store closes.
+func (l *leaseLocks) renew() {
+	s := l.s
+	t := time.NewTicker(l.duration / 3)
 	defer t.Stop()
 	for {
 		select {
@@ -155,19 +164,15 @@ func (s *Store) renewLeases() {
 			return
 		case <-t.C:
 		}
-		s.heldMu.Lock()
-		ids, tokens := make([]string, 0, len(s.held)), make([]string, 0, len(s.held))
-		for token, h := range s.held {
-			ids, tokens = append(ids, h.id), append(tokens, token)
-		}
-		s.heldMu.Unlock()
+		var ids, tokens []string
+		l.held.each(func(token, id string) { ids, tokens = append(ids, id), append(tokens, token) })
 		if len(ids) == 0 {
 			continue
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), s.lease/3)
+		ctx, cancel := context.WithTimeout(context.Background(), l.duration/3)
 		var tag pgconn.CommandTag
 		err := s.try(ctx, ifLost, func() (err error) {
-			tag, err = s.pool.Exec(ctx, s.sql.renew, ids, tokens, s.lease.Milliseconds())
+			tag, err = s.pool.Exec(ctx, s.sql.renew, ids, tokens, l.duration.Milliseconds())
 			return err
 		})
 		cancel()
@@ -180,39 +185,4 @@ func (s *Store) renewLeases() {
 			s.log.Debug().Int("leases", len(ids)).Int64("renewed", tag.RowsAffected()).Msg("some session locks ended before renewal")
 		}
 	}
-}
-
-// scan reads one row of columns, or nil when there is none. Its errors are pgx's, not
-// wrapped.
-func (s *Store) scan(id string, row pgx.Row) (*Session, error) {
-	sess, err := s.scanSession(row)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	sess.ID = id
-	return sess, nil
-}
-
-// scanSession scans a row of columns, after the destinations of the columns before
-// them, into a Session without ID.
-func (s *Store) scanSession(row pgx.Row, before ...any) (*Session, error) {
-	sess := &Session{}
-	var data, custom, msg string
-	var expire *int64
-	err := row.Scan(append(before, &sess.Name, &data, &sess.Created, &sess.Modified, &expire,
-		&sess.AddrCreated, &sess.AddrModified, &sess.Counter,
-		&sess.Error, &sess.Warning, &sess.Notice, &msg, &custom)...)
-	if err != nil {
-		return nil, err
-	}
-	if expire != nil {
-		sess.Expire = *expire
-	}
-	sess.Data = decodeText(data)
-	sess.Custom = string(decodeText(custom))
-	sess.ErrMessage = string(decodeText(msg))
-	return sess, nil
 }

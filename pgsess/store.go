@@ -26,7 +26,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash/maphash"
 	"io"
 	"net"
 	"strings"
@@ -107,7 +106,7 @@ type Write struct {
 	// Addr is the client's REMOTE_ADDR; it becomes sess_addr_modified, and
 	// sess_addr_created for a new row.
 	Addr string
-	// Token, when set, is the lease the writer holds (see Lock): the write happens only
+	// Token, when set, is the lock the writer holds (see Lock): the write happens only
 	// under it, and ends it.
 	Token string
 	// Keep, with Token, keeps holding the lock after the write, for a next Lock or
@@ -116,7 +115,8 @@ type Write struct {
 	Keep bool
 }
 
-// ErrLocked is returned by Lock when another owner's live lease holds the session.
+// ErrLocked is returned by Lock when another daemon's lock (a live lease, an advisory
+// lock) holds the session.
 var ErrLocked = errors.New("session is locked by another daemon")
 
 // ErrLeaseLost is returned by a write under a lock that is no longer the caller's: a
@@ -146,28 +146,16 @@ type Store struct {
 	keepExpired atomic.Bool  // Options.KeepExpired, as SetExpiry last set it
 	lifetimeSec atomic.Int64 // Options.MaxLifetime in seconds, as SetExpiry last set it
 
-	// statements batches the statements of session requests; leases batches taking
-	// leases, in transactions that commit asynchronously. See batcher.
-	statements, leases *batcher
+	// statements batches the statements of session requests. See batcher.
+	statements *batcher
 
-	// The lock method, from Options.Locks: lease is positive for Lease, advisory set
-	// for Advisory.
-	lease    time.Duration
-	advisory bool
-	owner    string        // lock tokens' first part (Lease.Owner)
-	boot     string        // this run's part of lock tokens
-	tokens   atomic.Uint64 // lock tokens minted
+	// locks is the lock method at work (nil: HostOnly); see locks.go.
+	locks  locker
+	owner  string        // lock tokens' first part (Lease.Owner)
+	boot   string        // this run's part of lock tokens
+	tokens atomic.Uint64 // lock tokens minted
 
-	heldMu sync.Mutex
-	held   map[string]hold // token → the lock it holds (leases: to renew)
-
-	// For Advisory: the dedicated connections, how a session picks one, and how
-	// they connect.
-	lockConns  []*lockConn
-	lockSeed   maphash.Seed
-	lockConfig *pgx.ConnConfig
-	lockStat   lockStat
-	stop       chan struct{} // closed by Close
+	stop chan struct{} // closed by Close
 
 	closeOnce sync.Once
 }
@@ -181,21 +169,8 @@ func Open(opts Options) (*Store, error) {
 	if opts.Table == "" {
 		opts.Table = "php_session"
 	}
-	var lease time.Duration
-	var advisory bool
-	owner := ""
-	switch m := opts.Locks.(type) {
-	case nil, HostOnly:
-	case Lease:
-		if m.Duration <= 0 {
-			return nil, fmt.Errorf("pgsess: a lease must last a positive time, not %s", m.Duration)
-		}
-		lease, owner = m.Duration, m.Owner
-	case Advisory:
-		advisory = true
-	default:
-		return nil, fmt.Errorf("pgsess: unknown lock method %T", m)
-	}
+	lease, leased := opts.Locks.(Lease)
+	owner := lease.Owner
 	if owner == "" {
 		owner = "anonymous-" + randomHex(6) // a stranger to every earlier run
 	}
@@ -224,40 +199,24 @@ func Open(opts Options) (*Store, error) {
 		return nil, fmt.Errorf("pgsess: %w", err)
 	}
 	s := &Store{
-		opts:     opts,
-		log:      opts.Logger,
-		sql:      newStatements(tableIdent(opts.Table), lease > 0),
-		table:    tableIdent(opts.Table),
-		now:      time.Now,
-		pool:     pool,
-		desc:     describe(cfg.ConnConfig),
-		held:     make(map[string]hold),
-		stop:     make(chan struct{}),
-		lease:    lease,
-		advisory: advisory,
-		owner:    owner,
-		boot:     randomHex(6),
+		opts:  opts,
+		log:   opts.Logger,
+		sql:   newStatements(tableIdent(opts.Table), leased),
+		table: tableIdent(opts.Table),
+		now:   time.Now,
+		pool:  pool,
+		desc:  describe(cfg.ConnConfig),
+		stop:  make(chan struct{}),
+		owner: owner,
+		boot:  randomHex(6),
 	}
 	s.SetExpiry(opts.KeepExpired, opts.MaxLifetime)
 	// One batch in flight per kind: the requests arriving meanwhile make the next one.
 	// More senders made smaller batches, more commits and less throughput (make bench).
 	s.statements = newBatcher(pool, 1, maxBatch, nil, nil, s.stop)
-	s.leases = newBatcher(pool, 1, maxBatch, s.sql.beginAsync, []string{s.sql.commit}, s.stop)
-	if s.lease > 0 {
-		go s.renewLeases()
-	}
-	if s.advisory {
-		s.lockConfig = cfg.ConnConfig.Copy()
-		// Each statement's snapshot must come after the lock taken before it.
-		s.lockConfig.RuntimeParams["default_transaction_isolation"] = "read committed"
-		// The batch statements take arrays: planned for the arrays' sizes, PostgreSQL
-		// would plan each execution anew (a generic plan looks dearer than a custom one
-		// for a few rows); the generic plan is the same index lookups.
-		s.lockConfig.RuntimeParams["plan_cache_mode"] = "force_generic_plan"
-		s.lockSeed = maphash.MakeSeed()
-		for range advisoryConns {
-			s.lockConns = append(s.lockConns, newLockConn(s))
-		}
+	if s.locks, err = newLocker(s, opts.Locks); err != nil {
+		s.Close()
+		return nil, err
 	}
 	return s, nil
 }
@@ -313,13 +272,8 @@ func (s *Store) init(ctx context.Context) error {
 		}
 		s.log.Info().Str("table", s.opts.Table).Str("server", s.desc).Msg("created session table")
 	}
-	if s.lease > 0 {
-		if err := s.initLease(ctx); err != nil {
-			return err
-		}
-	}
-	if s.advisory {
-		if err := s.checkDirect(ctx); err != nil {
+	if s.locks != nil {
+		if err := s.locks.init(ctx); err != nil {
 			return err
 		}
 	}
@@ -390,7 +344,7 @@ func (s *Store) get(ctx context.Context, id string) (*Session, error) {
 // sess_addr_created and a counter of 1, an existing one has its counter incremented.
 // sess_modified is now and sess_expire now + MaxLifetime.
 //
-// With w.Token, the row is written only if that lease still holds it, and the lease
+// With w.Token, the row is written only if that lock still holds it, and the lock
 // ends; otherwise Write returns ErrLeaseLost and writes nothing.
 func (s *Store) Write(ctx context.Context, w Write) error {
 	if err := s.init(ctx); err != nil {
@@ -400,12 +354,11 @@ func (s *Store) Write(ctx context.Context, w Write) error {
 	row := &writeRow{id: w.ID, name: w.Name, data: encodeText(w.Data), modified: now, expire: now + s.lifetime(),
 		addr: w.Addr, error: w.Error, warning: w.Warning, notice: w.Notice,
 		errMessage: encodeText([]byte(w.ErrMessage)), custom: encodeText([]byte(w.Custom))}
-	if w.Token != "" && s.advisory {
-		return s.endAdvisory(ctx, w.Token, &lockJob{write: row, keep: w.Keep})
-	}
 	if w.Token != "" {
-		return s.underLease(ctx, w.Token, s.sql.writeLocked, row.id, row.name, row.data, row.modified,
-			row.expire, row.addr, row.error, row.warning, row.notice, row.errMessage, row.custom, w.Token)
+		if s.locks == nil {
+			return ErrLeaseLost // the token holds no lock
+		}
+		return s.locks.write(ctx, w.Token, row, w.Keep)
 	}
 	var n int64
 	args := writeArgs([]*writeRow{row})
@@ -415,19 +368,6 @@ func (s *Store) Write(ctx context.Context, w Write) error {
 		// Another writer inserted the row between our UPDATE and INSERT (possible only
 		// without locking); now the UPDATE branch applies.
 		err = s.try(ctx, ifUnsent, write)
-	}
-	return s.wrap(err)
-}
-
-// underLease runs a statement that writes only under the lease token holds and ends
-// it (writeLocked, touchLocked), through the batcher; nothing written means the lease
-// was lost.
-func (s *Store) underLease(ctx context.Context, token, sql string, args ...any) error {
-	s.unhold(token)
-	var n int64
-	err := s.try(ctx, ifUnsent, func() error { return s.statements.do(ctx, sql, rowsAffected(&n), args...) })
-	if err == nil && n == 0 {
-		return ErrLeaseLost
 	}
 	return s.wrap(err)
 }
@@ -461,30 +401,23 @@ func isUniqueViolation(err error) bool {
 	return errors.As(err, &pgErr) && pgErr.Code == "23505"
 }
 
-// KeepsLocks reports whether Write with Keep keeps holding the lock (Advisory).
-func (s *Store) KeepsLocks() bool { return s.advisory }
-
-// LocksAcrossDaemons reports whether Lock excludes every daemon using the database
-// (Lease, Advisory); if not (HostOnly), Lock is not to be called and Read serves.
-func (s *Store) LocksAcrossDaemons() bool { return s.lease > 0 || s.advisory }
-
 // Touch refreshes sess_modified, sess_expire, sess_addr_modified and the counter
 // without changing data or meta (PHP's lazy_write). A missing row is created empty, as
 // PHP's files handler creates the file, so that use_strict_mode accepts the id later.
 //
-// With a token, Touch works like Write with one: only under that lease, which ends.
+// With a token, Touch works like Write with one: only under that lock, which ends.
 func (s *Store) Touch(ctx context.Context, id, name, addr, token string) error {
 	if err := s.init(ctx); err != nil {
 		return err
 	}
 	now := s.now().Unix()
-	if token != "" && !s.advisory {
-		return s.underLease(ctx, token, s.sql.touchLocked, id, now, now+s.lifetime(), addr, token)
+	if token != "" {
+		if s.locks == nil {
+			return ErrLeaseLost // the token holds no lock
+		}
+		return s.locks.touch(ctx, token, id, name, addr, now, now+s.lifetime())
 	}
 	args := []any{id, now, now + s.lifetime(), addr, name}
-	if token != "" && s.advisory {
-		return s.endAdvisory(ctx, token, &lockJob{sql: s.sql.touch, args: args})
-	}
 	err := s.exec(ctx, ifUnsent, s.sql.touch, args...)
 	if isUniqueViolation(err) {
 		// Another writer inserted the row meanwhile (possible only without locking).
@@ -748,4 +681,39 @@ func randomHex(n int) string {
 // tableIdent quotes a possibly schema-qualified table name.
 func tableIdent(table string) string {
 	return pgx.Identifier(strings.Split(table, ".")).Sanitize()
+}
+
+// scan reads one row of columns, or nil when there is none. Its errors are pgx's, not
+// wrapped.
+func (s *Store) scan(id string, row pgx.Row) (*Session, error) {
+	sess, err := s.scanSession(row)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	sess.ID = id
+	return sess, nil
+}
+
+// scanSession scans a row of columns, after the destinations of the columns before
+// them, into a Session without ID.
+func (s *Store) scanSession(row pgx.Row, before ...any) (*Session, error) {
+	sess := &Session{}
+	var data, custom, msg string
+	var expire *int64
+	err := row.Scan(append(before, &sess.Name, &data, &sess.Created, &sess.Modified, &expire,
+		&sess.AddrCreated, &sess.AddrModified, &sess.Counter,
+		&sess.Error, &sess.Warning, &sess.Notice, &msg, &custom)...)
+	if err != nil {
+		return nil, err
+	}
+	if expire != nil {
+		sess.Expire = *expire
+	}
+	sess.Data = decodeText(data)
+	sess.Custom = string(decodeText(custom))
+	sess.ErrMessage = string(decodeText(msg))
+	return sess, nil
 }
