@@ -576,24 +576,17 @@ func (a *advisoryLocks) lock(ctx context.Context, id, token, name, addr string) 
 	}
 	h.read, h.known = sess, true
 	a.held.put(token, h)
-	fresh := &Session{ID: id, Name: name, Created: now, Modified: now, Expire: now + s.lifetime(),
-		AddrCreated: addr, AddrModified: addr}
-	switch {
-	case sess == nil:
-		return fresh, nil
-	case sess.Expire == 0 || sess.Expire >= now:
-		return sess, nil
-	case s.keepExpired.Load():
-		kept := *sess // the row as read stays in the hold
-		kept.Data = nil
-		return &kept, nil
+	if sess == nil {
+		return s.fresh(id, name, addr, now), nil
 	}
-	if err := s.exec(ctx, ifUnsent, s.sql.delete, id); err != nil {
-		return nil, s.wrap(err)
-	}
-	h.read = nil
-	a.held.put(token, h)
-	return fresh, nil
+	return s.unexpired(sess, now, func() (*Session, error) {
+		if err := s.exec(ctx, ifUnsent, s.sql.delete, id); err != nil {
+			return nil, s.wrap(err)
+		}
+		h.read = nil
+		a.held.put(token, h)
+		return s.fresh(id, name, addr, now), nil
+	})
 }
 
 func (a *advisoryLocks) write(ctx context.Context, token string, row *writeRow, keep bool) error {

@@ -93,19 +93,13 @@ func (l *leaseLocks) lock(ctx context.Context, id, token, name, addr string) (*S
 		return nil, err
 	}
 	l.held.put(token, id)
-	if sess.Expire == 0 || sess.Expire >= now {
-		return sess, nil
-	}
-	if s.keepExpired.Load() {
-		sess.Data = nil
-		return sess, nil
-	}
-	// Under the lease, running it twice sets the same values.
-	if err := s.exec(ctx, ifLost, s.sql.resetExpired, id, token, now, s.lifetime(), addr); err != nil {
-		return nil, s.wrap(err)
-	}
-	return &Session{ID: id, Name: name, Created: now, Modified: now, Expire: now + s.lifetime(),
-		AddrCreated: addr, AddrModified: addr}, nil
+	return s.unexpired(sess, now, func() (*Session, error) {
+		// Under the lease, running it twice sets the same values.
+		if err := s.exec(ctx, ifLost, s.sql.resetExpired, id, token, now, s.lifetime(), addr); err != nil {
+			return nil, s.wrap(err)
+		}
+		return s.fresh(id, name, addr, now), nil
+	})
 }
 
 // lockRead runs the lockRead statement through the lease batcher, whose transactions

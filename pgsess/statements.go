@@ -55,6 +55,11 @@ const nowMS = `(extract(epoch FROM clock_timestamp()) * 1000)::bigint`
 // unlocked is true for a row no live lease holds.
 const unlocked = `(sess_lock IS NULL OR sess_lock_expire < ` + nowMS + `)`
 
+// expiredBefore is the expiry rule in SQL: the row's session expired before the Unix
+// time in param, a placeholder (a NULL sess_expire never expires: the condition is
+// NULL). Its Go side is Store.unexpired.
+func expiredBefore(param string) string { return `sess_expire < ` + param }
+
 // newStatements renders the statements for table, an already quoted identifier; with
 // lease, garbage collection spares rows whose lease is live. Columns that old rows may
 // have left NULL are read through coalesce.
@@ -120,13 +125,13 @@ INSERT INTO {table} (sess_id, sess_name, sess_data, sess_created, sess_modified,
 SELECT $1, $5, '', $2, $2, $3, $4, $4, 1, 0, 0, 0, '', ''
 WHERE NOT EXISTS (SELECT FROM touched)`),
 		delete: r.Replace(`DELETE FROM {table} WHERE sess_id = $1`),
-		exists: r.Replace(`SELECT EXISTS (SELECT FROM {table} WHERE sess_id = $1 AND (sess_expire IS NULL OR sess_expire >= $2))`),
+		exists: r.Replace(`SELECT EXISTS (SELECT FROM {table} WHERE sess_id = $1 AND NOT coalesce(` + expiredBefore("$2") + `, false))`),
 		// Garbage collection skips rows that requests hold at the moment instead of
 		// waiting for them (and possibly deadlocking with a batch); the next round gets them.
 		gcDelete: r.Replace(`DELETE FROM {table} WHERE sess_id IN (SELECT sess_id FROM {table}
-  WHERE sess_expire < $1` + gcSpare + ` FOR UPDATE SKIP LOCKED)`),
+  WHERE ` + expiredBefore("$1") + gcSpare + ` FOR UPDATE SKIP LOCKED)`),
 		gcKeep: r.Replace(`UPDATE {table} SET sess_data = '' WHERE sess_id IN (SELECT sess_id FROM {table}
-  WHERE sess_expire < $1 AND sess_data <> ''` + gcSpare + ` FOR UPDATE SKIP LOCKED)`),
+  WHERE ` + expiredBefore("$1") + ` AND sess_data <> ''` + gcSpare + ` FOR UPDATE SKIP LOCKED)`),
 		// One collector at a time across daemons; the lock ends with the transaction, so
 		// it works behind PgBouncer in transaction mode.
 		gcElect: `SELECT pg_try_advisory_xact_lock(hashtext('phpsessd gc ' || $1))`,

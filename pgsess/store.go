@@ -308,17 +308,33 @@ func (s *Store) Read(ctx context.Context, id string) (*Session, error) {
 	if err != nil || sess == nil {
 		return nil, err
 	}
-	if sess.Expire >= s.now().Unix() || sess.Expire == 0 {
+	return s.unexpired(sess, s.now().Unix(), func() (*Session, error) {
+		return nil, s.wrap(s.exec(ctx, ifUnsent, s.sql.delete, id))
+	})
+}
+
+// unexpired applies the expiry rule to sess, just read at now: a session whose
+// sess_expire is in the past has expired (a missing or zero sess_expire never does;
+// the rule's SQL is expiredBefore), and KeepExpired decides what becomes of it. A live
+// session is returned as is; an expired one, with KeepExpired, as a copy without its
+// data (the row, and the next write, keep its metadata); without, drop ends the row
+// (deletes or resets it) and unexpired returns what drop does.
+func (s *Store) unexpired(sess *Session, now int64, drop func() (*Session, error)) (*Session, error) {
+	if sess.Expire == 0 || sess.Expire >= now {
 		return sess, nil
 	}
 	if s.keepExpired.Load() {
-		sess.Data = nil
-		return sess, nil
+		kept := *sess
+		kept.Data = nil
+		return &kept, nil
 	}
-	if err := s.exec(ctx, ifUnsent, s.sql.delete, id); err != nil {
-		return nil, s.wrap(err)
-	}
-	return nil, nil
+	return drop()
+}
+
+// fresh is a new session as a lock's READ returns it, before its first write.
+func (s *Store) fresh(id, name, addr string, now int64) *Session {
+	return &Session{ID: id, Name: name, Created: now, Modified: now, Expire: now + s.lifetime(),
+		AddrCreated: addr, AddrModified: addr}
 }
 
 // Info returns the session row as stored, expired or not, or nil when there is none.
