@@ -229,3 +229,27 @@ func TestAWriteWhoseConnectionDiedIsNotRepeated(t *testing.T) {
 		t.Fatalf("row: %+v, expected the first and the third write", r)
 	}
 }
+
+func TestTheLockMethodSaysWhetherTheStoreLocksAcrossDaemons(t *testing.T) {
+	for _, tt := range []struct {
+		locks LockMethod
+		want  bool
+	}{{nil, false}, {HostOnly{}, false}, {Lease{Duration: time.Second}, true}, {Advisory{}, true}} {
+		s, err := Open(Options{DSNs: []string{"host=db.invalid"}, Locks: tt.locks})
+		if err != nil {
+			t.Fatalf("%#v: %v", tt.locks, err)
+		}
+		if got := s.LocksAcrossDaemons(); got != tt.want {
+			t.Errorf("%#v: LocksAcrossDaemons() = %v", tt.locks, got)
+		}
+		if !tt.want {
+			if _, err := s.Lock(context.Background(), "a", s.NewToken(), "", ""); !errors.Is(err, errNoLocks) {
+				t.Errorf("%#v: Lock gave %v", tt.locks, err)
+			}
+		}
+		s.Close()
+	}
+	if _, err := Open(Options{DSNs: []string{"host=db.invalid"}, Locks: Lease{}}); err == nil {
+		t.Error("a lease of no duration accepted")
+	}
+}
