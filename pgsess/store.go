@@ -17,7 +17,14 @@
 //
 // The store needs only SELECT, INSERT, UPDATE and DELETE on the table (and CREATE on the
 // schema when CreateTable is set); it never relies on a unique index, so tables created
-// by old versions of the extension without a primary key keep working.
+// by old versions of the extension without a primary key keep working (except with the
+// Lease lock method, which needs one on sess_id).
+//
+// How a session is locked across daemons is one value, Options.Locks (a LockMethod:
+// HostOnly, Lease or Advisory); Store.LocksAcrossDaemons says which kind the store has,
+// so that nothing else has to agree with it. The lock front (Lock, Release, NewToken,
+// and Write and Touch with a token) is in locks.go; each method's locker, which owns
+// the locks it holds, in lease.go and advisory.go.
 package pgsess
 
 import (
