@@ -46,8 +46,8 @@ var ErrPooled = errors.New("pgsess: session_pgsql.db reaches PostgreSQL through 
 // errStopped is returned to callers still waiting when the Store closes.
 var errStopped = errors.New("pgsess: store closed")
 
-// hold is a lock a token holds: the session, and for an advisory lock its connection
-// and that connection's generation when the lock was taken.
+// hold is an advisory lock a token holds: the session, its connection and that
+// connection's generation when the lock was taken.
 type hold struct {
 	id  string
 	lc  *lockConn
