@@ -50,6 +50,7 @@ final class Protocol
     public const CANCELLED = 10;
     public const BAD_REQUEST = 11;
     public const SHUTTING_DOWN = 12;
+    public const LOCK_LOST = 13;
     public const TOO_MANY_CLIENTS = 14;
     public const INTERNAL = 99;
 
@@ -87,6 +88,7 @@ final class Protocol
         self::CANCELLED => 'CANCELLED',
         self::BAD_REQUEST => 'BAD_REQUEST',
         self::SHUTTING_DOWN => 'SHUTTING_DOWN',
+        self::LOCK_LOST => 'LOCK_LOST',
         self::TOO_MANY_CLIENTS => 'TOO_MANY_CLIENTS',
         self::INTERNAL => 'INTERNAL',
     ];

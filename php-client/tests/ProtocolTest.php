@@ -80,4 +80,41 @@ final class ProtocolTest extends TestCase
         $this->assertSame('TOO_MANY_CLIENTS', Protocol::statusName(Protocol::TOO_MANY_CLIENTS));
         $this->assertSame('STATUS_42', Protocol::statusName(42));
     }
+
+    /**
+     * The status table of docs/PROTOCOL.md: code => name.
+     *
+     * @return array<int, string>
+     */
+    private static function documentedStatuses(): array
+    {
+        $doc = dirname(__DIR__, 2) . '/docs/PROTOCOL.md';
+        $text = (string) file_get_contents($doc);
+        $section = strstr($text, "## Status codes\n");
+        self::assertIsString($section, 'docs/PROTOCOL.md has no "## Status codes" section');
+        preg_match_all('/^\| *(\d+) *\| *`([A-Z_]+)` *\|/m', $section, $rows, PREG_SET_ORDER);
+        $statuses = [];
+        foreach ($rows as [, $code, $name]) {
+            $statuses[(int) $code] = $name;
+        }
+        return $statuses;
+    }
+
+    public function testEveryDocumentedStatusHasItsNameAndConstant(): void
+    {
+        $documented = self::documentedStatuses();
+        $this->assertGreaterThanOrEqual(16, count($documented), 'the status table of docs/PROTOCOL.md was not parsed');
+        $this->assertSame('LOCK_LOST', $documented[13] ?? null);
+        $this->assertSame('TOO_MANY_CLIENTS', $documented[14] ?? null);
+
+        foreach ($documented as $code => $name) {
+            $this->assertSame($name, Protocol::statusName($code), "status $code");
+            $this->assertSame($code, constant(Protocol::class . '::' . $name), "Protocol::$name");
+        }
+        $known = array_filter(
+            range(0, 0xFFFF),
+            static fn (int $s): bool => !str_starts_with(Protocol::statusName($s), 'STATUS_'),
+        );
+        $this->assertSame(array_keys($documented), array_values($known), 'statuses Protocol.php knows that PROTOCOL.md does not');
+    }
 }

@@ -130,6 +130,23 @@ final class SessionHandlerTest extends TestCase
         $this->assertSame(['HELLO@1', 'READ@1', 'CLOSE@1'], $daemon->trace());
     }
 
+    public function testLockLostWarningNamesTheStatus(): void
+    {
+        $daemon = $this->daemon(['rules' => [
+            ['op' => Protocol::OP_WRITE, 'action' => 'error', 'status' => Protocol::LOCK_LOST,
+                'message' => 'the session\'s lock ended before this WRITE; nothing was written'],
+        ]]);
+        $handler = $this->handler($daemon);
+        $this->assertQuiet(true, fn () => $handler->open('', 'PHPSESSID'));
+        $this->assertQuiet('', fn () => $handler->read(self::ID));
+
+        $warning = $this->assertFailsWithWarning(
+            fn () => $handler->write(self::ID, 'a|i:1;'),
+            ['phpsessd: write failed', 'LOCK_LOST (13)', 'nothing was written'],
+        );
+        $this->assertStringNotContainsString('STATUS_13', $warning);
+    }
+
     public function testErrorReplyAfterWhichTheDaemonClosesMakesTheNextOpenReconnect(): void
     {
         $daemon = $this->daemon(['rules' => [
