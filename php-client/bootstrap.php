@@ -39,6 +39,7 @@ declare(strict_types=1);
         'Phpsessd\\ErrorReplyException' => 'ErrorReplyException.php',
         'Phpsessd\\Protocol' => 'Protocol.php',
         'Phpsessd\\Options' => 'Options.php',
+        'Phpsessd\\Connection' => 'Connection.php',
         'Phpsessd\\SessionHandler' => 'SessionHandler.php',
     ];
     foreach ($classes as $class => $file) {

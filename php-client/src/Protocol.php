@@ -13,7 +13,7 @@ use function strlen;
  * The phpsessd socket protocol, version 1 (docs/PROTOCOL.md): operation and
  * status codes, and the pure encoding and decoding of frames.
  *
- * Nothing here touches a socket; SessionHandler does the I/O. All integers on
+ * Nothing here touches a socket; Connection does the I/O. All integers on
  * the wire are unsigned big-endian; fields are byte strings prefixed with
  * their u32 size, so any byte (NUL, invalid UTF-8) passes unchanged.
  */
@@ -179,5 +179,36 @@ final class Protocol
             $offset += $size;
         }
         return [$status, $id, $fields];
+    }
+
+    /**
+     * @param list<string> $fields
+     * @return list<string> $fields, to destructure: its first $count are the
+     *                      fields expected, any more are newer fields, ignored
+     * @throws ProtocolException when the reply has fewer
+     */
+    public static function expectFields(array $fields, int $count, string $op): array
+    {
+        if (count($fields) < $count) {
+            throw new ProtocolException(sprintf(
+                'malformed %s reply: %d field(s) instead of %d',
+                $op,
+                count($fields),
+                $count,
+            ));
+        }
+        return $fields;
+    }
+
+    /** @throws ProtocolException unless $value is a decimal integer */
+    public static function parseInt(string $value, string $name): int
+    {
+        if (strlen($value) <= 18 && (string) (int) $value === $value) {
+            return (int) $value; // the usual, canonical form, without the regular expression
+        }
+        if (preg_match('/^-?[0-9]{1,18}$/D', $value) !== 1) {
+            throw new ProtocolException(sprintf('malformed reply: %s is not a number', $name));
+        }
+        return (int) $value;
     }
 }

@@ -1,0 +1,529 @@
+<?php
+
+declare(strict_types=1);
+
+namespace Phpsessd;
+
+// Imported rather than resolved at run time, so that PHP compiles them to
+// opcodes of their own: they are on the path of every exchange.
+use function count;
+use function is_int;
+use function is_resource;
+use function is_string;
+use function strlen;
+
+/**
+ * The client side of one connection to phpsessd (docs/PROTOCOL.md): connects
+ * (reusing the process's persistent socket), sends requests and reads their
+ * replies, pipelined in one write; sends HELLO with the first request of each
+ * PHP request; detects stale replies and retries once on a new connection when
+ * a reused socket turns out dead; bounds every exchange by the timeout.
+ *
+ * Every method that talks to the daemon throws a ProtocolException (or one of
+ * its subclasses) on failure; after a failure in mid-exchange the socket is
+ * closed, so the next exchange starts on a clean connection. Warnings of the
+ * stream functions never reach the user's error handler.
+ *
+ * Connections with the same address share one persistent socket within a
+ * process.
+ */
+final class Connection
+{
+    /** Largest single fread(), so a bogus length never allocates a huge buffer. */
+    private const READ_CHUNK = 1 << 20;
+
+    /** Slack above max_frame_size accepted in a reply before it counts as garbage. */
+    private const REPLY_SLACK = 65536;
+
+    private const MAX_REQUEST_ID = 0xFFFFFFFF;
+
+    /** @var resource|null the connection; null when closed */
+    private $socket = null;
+
+    /** Whether HELLO succeeded on $socket since the PHP request began (begin()). */
+    private bool $authenticated = false;
+
+    private int $nextRequestId;
+
+    /** From the last HELLO reply. */
+    private string $server = '';
+    private int $protocolVersion = 0;
+    private int $maxFrameSize = Protocol::DEFAULT_MAX_FRAME_SIZE;
+
+    /** Session name sent in HELLO; null: session_name(). */
+    private ?string $sessionName = null;
+
+    /**
+     * Whether $socket carried exchanges before: ours, or an earlier request's
+     * (a persistent socket whose position is not 0). Only such a socket may be
+     * dead or hold a stale reply without the daemon being at fault.
+     */
+    private bool $socketUsed = false;
+
+    /** Whether a request was sent and its reply not fully read yet. */
+    private bool $inFlight = false;
+
+    /** The last PHP error a stream function raised under captureIoErrors(). */
+    private static ?string $ioError = null;
+
+    /** @var (\Closure(int, string): bool)|null the error handler of captureIoErrors() */
+    private static ?\Closure $ioErrorHandler = null;
+
+    public function __construct(private readonly Options $options)
+    {
+        // A random start makes a reply left on a persistent socket by an
+        // earlier request all but certain to carry an id we never sent.
+        $this->nextRequestId = random_int(1, 0x7FFFFFFF);
+    }
+
+    /**
+     * Starts a PHP request's use of the connection: its next request goes out
+     * with HELLO, carrying $sessionName (null: session_name()), which makes the
+     * daemon drop whatever an earlier request left on a persistent socket.
+     */
+    public function begin(?string $sessionName): void
+    {
+        $this->sessionName = $sessionName;
+        $this->authenticated = false;
+    }
+
+    /** Whether HELLO succeeded on the open socket since begin(). */
+    public function isAuthenticated(): bool
+    {
+        return $this->authenticated && is_resource($this->socket);
+    }
+
+    /** Whether a request was sent and its reply not fully read (the socket is unusable). */
+    public function isInFlight(): bool
+    {
+        return $this->inFlight;
+    }
+
+    /** The daemon's server string from the last HELLO reply, e.g. "phpsessd/1.0". */
+    public function server(): string
+    {
+        return $this->server;
+    }
+
+    /** The protocol version from the last HELLO reply; 0 before one. */
+    public function protocolVersion(): int
+    {
+        return $this->protocolVersion;
+    }
+
+    /** The daemon's max_frame_size from the last HELLO reply, or the default before one. */
+    public function maxFrameSize(): int
+    {
+        return $this->maxFrameSize;
+    }
+
+    /**
+     * Sends one request and returns its reply's fields, with the extra time
+     * $extraWait for the reply beyond the timeout. The first one after begin()
+     * (or after the socket was closed) goes out together with HELLO, in one
+     * write: a socket used before (a persistent one from an earlier request, or
+     * ours) may be dead because the daemon restarted, or hold a stale reply;
+     * then the pair is sent once more on a new connection. A timeout, or an
+     * error reply the daemon sent to our own frames, is not retried.
+     *
+     * @param list<string> $fields
+     * @return list<string>
+     * @throws ProtocolException as exchange() does; ConnectException when the
+     *                           daemon cannot be reached
+     */
+    public function request(int $op, array $fields, float $extraWait = 0.0): array
+    {
+        if ($this->authenticated && is_resource($this->socket)) {
+            return $this->exchange($op, $fields, $extraWait);
+        }
+        $this->connect();
+        $reused = $this->socketUsed;
+        try {
+            return $this->helloAnd($op, $fields, $extraWait);
+        } catch (TimeoutException $e) {
+            throw $e;
+        } catch (StaleReplyException $e) {
+            // Retried below.
+        } catch (ErrorReplyException $e) {
+            // Request id 0: the daemon could not even read our frame, i.e. it
+            // choked on what an earlier request left half-sent.
+            if (!$reused || $e->requestId !== 0) {
+                throw $e;
+            }
+        } catch (ProtocolException $e) {
+            if (!$reused) {
+                throw $e;
+            }
+        }
+        $this->disconnect();
+        $this->connect();
+        return $this->helloAnd($op, $fields, $extraWait);
+    }
+
+    /**
+     * Sends HELLO and the request in one write and reads both replies.
+     *
+     * @param list<string> $fields
+     * @return list<string> the request's reply fields
+     */
+    private function helloAnd(int $op, array $fields, float $extraWait): array
+    {
+        $name = $this->sessionName ?? (function_exists('session_name') ? (string) session_name() : '');
+        $remoteAddr = $_SERVER['REMOTE_ADDR'] ?? '';
+        $hello = [
+            (string) Protocol::VERSION,
+            $this->options->secret,
+            $name,
+            is_string($remoteAddr) ? $remoteAddr : '',
+        ];
+        return $this->exchangeAll([[Protocol::OP_HELLO, $hello], [$op, $fields]], $extraWait, true)[1];
+    }
+
+    /**
+     * Takes in the fields of a HELLO reply: the daemon's server string,
+     * protocol version and max_frame_size; marks the socket authenticated.
+     *
+     * @param list<string> $fields
+     * @throws ProtocolException for a malformed reply
+     */
+    private function acceptHello(array $fields): void
+    {
+        [$server, $version, $maxFrameSize] = Protocol::expectFields($fields, 3, 'HELLO');
+        $maxFrameSize = Protocol::parseInt($maxFrameSize, 'max_frame_size');
+        if ($maxFrameSize < Protocol::REQUEST_HEADER_SIZE) {
+            throw new ProtocolException(sprintf('malformed HELLO reply: max_frame_size %d', $maxFrameSize));
+        }
+        $this->server = $server;
+        $this->protocolVersion = Protocol::parseInt($version, 'version');
+        $this->maxFrameSize = $maxFrameSize;
+        $this->authenticated = true;
+    }
+
+    /**
+     * Opens the socket unless it is open. Returns whether the socket was in
+     * use before: ours from an earlier exchange, or a persistent one that an
+     * earlier request of this process wrote to (its position is not 0).
+     *
+     * @throws ConnectException
+     */
+    public function connect(): bool
+    {
+        if (is_resource($this->socket)) {
+            return true;
+        }
+        $this->socket = null;
+        $this->authenticated = false;
+        $target = $this->options->streamAddress();
+        if ($target === null) {
+            throw new ConnectException('invalid address (allowed: unix:/path/to/socket or tcp:host:port)');
+        }
+        $flags = STREAM_CLIENT_CONNECT | ($this->options->persistent ? STREAM_CLIENT_PERSISTENT : 0);
+        $context = stream_context_create($this->options->isTcp() ? ['socket' => ['tcp_nodelay' => true]] : []);
+        $errno = 0;
+        $errstr = '';
+        self::captureIoErrors();
+        try {
+            $socket = stream_socket_client($target, $errno, $errstr, $this->options->timeout, $flags, $context);
+        } finally {
+            restore_error_handler();
+        }
+        if (!is_resource($socket)) {
+            $reason = $errstr !== '' ? $errstr : (self::$ioError ?? 'unknown error');
+            throw new ConnectException('cannot connect: ' . $reason);
+        }
+        $this->socket = $socket;
+        $position = ftell($socket);
+        $this->socketUsed = is_int($position) && $position > 0;
+        return $this->socketUsed;
+    }
+
+    /** Closes the socket (fclose() also ends a persistent one). */
+    public function disconnect(): void
+    {
+        $this->inFlight = false;
+        if (is_resource($this->socket)) {
+            self::captureIoErrors();
+            try {
+                fclose($this->socket);
+            } finally {
+                restore_error_handler();
+            }
+        }
+        $this->socket = null;
+        $this->authenticated = false;
+    }
+
+    /**
+     * Sends one request and reads its reply.
+     *
+     * @param list<string> $fields
+     * @param float        $extraWait seconds the reply may take beyond the timeout
+     * @return list<string> the fields of an OK reply
+     * @throws ErrorReplyException for an error reply (the socket is closed if the daemon closes it)
+     * @throws StaleReplyException when the reply's id is not the one sent (the socket is closed)
+     * @throws ProtocolException   for any other failure (the socket is closed, except
+     *                             when the request was too large to send)
+     */
+    private function exchange(int $op, array $fields, float $extraWait = 0.0): array
+    {
+        return $this->exchangeAll([[$op, $fields]], $extraWait)[0];
+    }
+
+    /**
+     * Sends requests in one write and reads their replies in order, as exchange()
+     * does for one. With $hello, the first request is HELLO and its reply is
+     * taken in (acceptHello()) before the next is read, so that a refused or
+     * malformed HELLO is reported as such.
+     *
+     * The whole exchange, writing included, must end by timeout + $extraWait:
+     * every call that can wait gets the time left as its timeout. PHP warnings
+     * of the stream functions are kept from the user's error handler
+     * (captureIoErrors()) for the length of the exchange.
+     *
+     * @param list<array{int, list<string>}> $requests
+     * @return list<list<string>> the fields of each reply
+     */
+    private function exchangeAll(array $requests, float $extraWait = 0.0, bool $hello = false): array
+    {
+        if (!is_resource($this->socket)) {
+            $this->disconnect();
+            throw new ProtocolException('not connected');
+        }
+        $frames = '';
+        $ids = [];
+        foreach ($requests as [$op, $fields]) {
+            $id = $this->nextRequestId();
+            $frame = Protocol::encodeRequest($op, $id, $fields);
+            $size = strlen($frame) - 4;
+            if ($size > $this->maxFrameSize) {
+                throw new ProtocolException(sprintf(
+                    '%s request of %d bytes exceeds the daemon\'s max_frame_size of %d bytes',
+                    Protocol::opName($op),
+                    $size,
+                    $this->maxFrameSize,
+                ));
+            }
+            $frames .= $frame;
+            $ids[] = $id;
+        }
+        $last = count($ids) - 1;
+        $limit = $this->replyLimit();
+        $seconds = $this->options->timeout + $extraWait;
+        $deadline = microtime(true) + $seconds;
+        $this->inFlight = true;
+        self::captureIoErrors();
+        try {
+            try {
+                $this->writeAll($frames, $deadline);
+            } catch (TimeoutException $e) {
+                $this->disconnect();
+                throw $e;
+            } catch (ProtocolException $e) {
+                // The daemon may have closed the connection after an error reply
+                // of its own (TOO_MANY_CLIENTS, when it refuses it): that says
+                // more than the broken pipe.
+                $closing = $this->closingReply($limit);
+                $this->disconnect();
+                throw $closing ?? $e;
+            }
+            $replies = [];
+            foreach ($ids as $i => $id) {
+                try {
+                    [$status, $replyId, $reply] = Protocol::decodeReply($this->readFrame($deadline, $limit));
+                    $this->inFlight = $i < $last;
+                } catch (TimeoutException $e) {
+                    $this->disconnect();
+                    throw new TimeoutException(sprintf('%s after %s s', $e->getMessage(), round($seconds, 3)), 0, $e);
+                } catch (ProtocolException $e) {
+                    $this->disconnect();
+                    throw $e;
+                }
+                if ($replyId !== $id) {
+                    $this->disconnect();
+                    if ($replyId === 0 && $status !== Protocol::OK) {
+                        throw new ErrorReplyException($status, $reply[0] ?? '', 0);
+                    }
+                    throw new StaleReplyException(sprintf(
+                        'stale reply: the %s reply carries request id %d instead of %d',
+                        Protocol::opName($requests[$i][0]),
+                        $replyId,
+                        $id,
+                    ));
+                }
+                if ($status !== Protocol::OK) {
+                    // Replies still due would be stale for the next exchange.
+                    if ($i < $last || Protocol::closesConnection($status)) {
+                        $this->disconnect();
+                    }
+                    throw new ErrorReplyException($status, $reply[0] ?? '', $replyId);
+                }
+                if ($i === 0 && $hello) {
+                    try {
+                        $this->acceptHello($reply);
+                    } catch (ProtocolException $e) {
+                        $this->disconnect();
+                        throw $e;
+                    }
+                }
+                $replies[] = $reply;
+            }
+        } finally {
+            restore_error_handler();
+        }
+        $this->socketUsed = true;
+        return $replies;
+    }
+
+    /**
+     * The error reply the daemon left on a connection it closed before it read
+     * our request (whose write failed), or null. Waits for nothing.
+     */
+    private function closingReply(int $limit): ?ErrorReplyException
+    {
+        try {
+            [$status, $replyId, $reply] = Protocol::decodeReply($this->readFrame(microtime(true) + 0.001, $limit));
+        } catch (ProtocolException) {
+            return null;
+        }
+        return $status !== Protocol::OK && $replyId === 0 ? new ErrorReplyException($status, $reply[0] ?? '', 0) : null;
+    }
+
+    /** The next request id: consecutive, wrapping from 0xFFFFFFFF to 1 (0 means "unknown" in replies). */
+    private function nextRequestId(): int
+    {
+        $id = $this->nextRequestId;
+        $this->nextRequestId = $id >= self::MAX_REQUEST_ID ? 1 : $id + 1;
+        return $id;
+    }
+
+    private function replyLimit(): int
+    {
+        return max($this->maxFrameSize, Protocol::DEFAULT_MAX_FRAME_SIZE) + self::REPLY_SLACK;
+    }
+
+    /**
+     * Writes all of $data, coping with short writes, until $deadline.
+     * Call with captureIoErrors() in effect.
+     *
+     * @throws TimeoutException at the deadline, ProtocolException when the connection fails
+     */
+    private function writeAll(string $data, float $deadline): void
+    {
+        $total = strlen($data);
+        $written = 0;
+        do {
+            $this->setTimeout($deadline, 'sending the request');
+            $count = fwrite($this->socket, $written === 0 ? $data : substr($data, $written));
+            if ($count === false || $count === 0) {
+                if (stream_get_meta_data($this->socket)['timed_out']) {
+                    throw new TimeoutException('timed out sending the request');
+                }
+                throw new ProtocolException('cannot send the request: ' . (self::$ioError ?? 'connection closed'));
+            }
+            $written += $count;
+        } while ($written < $total);
+    }
+
+    /**
+     * Reads one reply frame until $deadline and returns its payload (the
+     * bytes after the length prefix). Usually that takes two fread() calls
+     * and no more: PHP's socket stream reads up to 8 KiB at a time into its
+     * buffer, so once the length is read the payload is mostly there already;
+     * short reads go to readRest(). Call with captureIoErrors() in effect.
+     *
+     * @throws ProtocolException for a length below a reply header or above $limit,
+     *                           on EOF or a read error; TimeoutException at the deadline
+     */
+    private function readFrame(float $deadline, int $limit): string
+    {
+        $this->setTimeout($deadline, 'waiting for the reply');
+        $header = fread($this->socket, 4);
+        if (!is_string($header) || strlen($header) !== 4) {
+            $header = $this->readRest($header, 4, $deadline, true);
+        }
+        $length = unpack('N', $header)[1];
+        if ($length < Protocol::REPLY_HEADER_SIZE || $length > $limit) {
+            throw new ProtocolException(sprintf('malformed reply: frame length %d', $length));
+        }
+        $this->setTimeout($deadline, 'waiting for the reply');
+        $payload = fread($this->socket, $length < self::READ_CHUNK ? $length : self::READ_CHUNK);
+        if (!is_string($payload) || strlen($payload) !== $length) {
+            $payload = $this->readRest($payload, $length, $deadline, false);
+        }
+        return $payload;
+    }
+
+    /**
+     * Completes a read of $n bytes that fread() answered with $first (short,
+     * empty or false), reading on until $deadline.
+     *
+     * @param string|false $first
+     * @param bool         $frameStart whether these are a frame's first bytes (for the error message)
+     * @throws ProtocolException on EOF or a read error, TimeoutException at the deadline
+     */
+    private function readRest(string|false $first, int $n, float $deadline, bool $frameStart): string
+    {
+        $chunk = $first;
+        $buffer = '';
+        while (true) {
+            if ($chunk === false || $chunk === '') {
+                $meta = stream_get_meta_data($this->socket);
+                if ($meta['timed_out']) {
+                    throw new TimeoutException('timed out waiting for the reply');
+                }
+                if ($meta['eof'] || $chunk === false) {
+                    throw new ProtocolException(sprintf(
+                        'the daemon closed the connection%s%s',
+                        $frameStart && $buffer === '' ? '' : ' in the middle of a reply',
+                        self::$ioError !== null ? ' (' . self::$ioError . ')' : '',
+                    ));
+                }
+            } else {
+                $buffer .= $chunk;
+            }
+            $missing = $n - strlen($buffer);
+            if ($missing === 0) {
+                return $buffer;
+            }
+            $this->setTimeout($deadline, 'waiting for the reply');
+            $chunk = fread($this->socket, $missing < self::READ_CHUNK ? $missing : self::READ_CHUNK);
+        }
+    }
+
+    /**
+     * Sets the socket's timeout to the time left until $deadline, so that the
+     * next stream call waits no longer.
+     *
+     * @throws TimeoutException when no time is left
+     */
+    private function setTimeout(float $deadline, string $doing): void
+    {
+        $left = $deadline - microtime(true);
+        if ($left <= 0) {
+            throw new TimeoutException('timed out ' . $doing);
+        }
+        $seconds = (int) $left;
+        $microseconds = (int) (($left - $seconds) * 1e6);
+        stream_set_timeout(
+            $this->socket,
+            $seconds,
+            $microseconds < 1 ? 1 : ($microseconds > 999999 ? 999999 : $microseconds),
+        );
+    }
+
+    /**
+     * Installs the error handler that keeps the PHP warnings and notices of
+     * stream functions (connection refused, broken pipe, reset by peer) from
+     * the user's error handler, recording the last one in self::$ioError.
+     * Every call is paired with restore_error_handler() in a `finally`.
+     */
+    private static function captureIoErrors(): void
+    {
+        self::$ioError = null;
+        // One closure per process; static, so that it holds no handler alive.
+        set_error_handler(self::$ioErrorHandler ??= static function (int $level, string $message): bool {
+            self::$ioError = (string) preg_replace('/^\w+\(\): /', '', $message);
+            return true;
+        });
+    }
+}
