@@ -228,6 +228,27 @@ func TestSIGTERMFinishesTheRequestInFlightAndExitsZero(t *testing.T) {
 	}
 }
 
+// A request that opens no session but calls session_pgsql_status() or _reset() sends
+// HELLO, which starts a PHP request in the daemon; the client ends it in the same write,
+// so its idle persistent socket does not hold up a drain until lock_timeout.
+func TestSIGTERMDoesNotWaitForSocketsOfRequestsWithoutASession(t *testing.T) {
+	s := newSite(t, "")
+	b := s.web.Browser()
+	if p := s.mustGet(b, "do=status"); p["status"] != true {
+		t.Fatalf("session_pgsql_status(): %v", p)
+	}
+	if p := s.mustGet(b, "do=reset"); p["reset"] != true {
+		t.Fatalf("session_pgsql_reset(): %v", p)
+	}
+	if code := s.daemon.Stop(); code != 0 {
+		t.Fatalf("exit code %d after SIGTERM", code)
+	}
+	log := s.daemon.Log()
+	if strings.Contains(log, "cut off") || !strings.Contains(log, "stopped") {
+		t.Fatalf("the drain did not end with every connection idle:\n%s", log)
+	}
+}
+
 func TestThousandClientsConnectingAtOnceAreServed(t *testing.T) {
 	s := newSite(t, "")
 	addr := strings.TrimPrefix(s.daemon.Listen, "unix:")

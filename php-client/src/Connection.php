@@ -126,12 +126,19 @@ final class Connection
      * then the pair is sent once more on a new connection. A timeout, or an
      * error reply the daemon sent to our own frames, is not retried.
      *
+     * $alone says that the request is not part of a session (no session was
+     * opened: session_pgsql_status() or _reset() on their own). HELLO starts
+     * a PHP request in the daemon, which only WRITE, UPDATE_TIMESTAMP or
+     * CLOSE end, and a draining daemon waits for a connection within one; so
+     * when such a request goes out with HELLO, a CLOSE follows in the same
+     * write, and its reply is read with the others: no extra round trip.
+     *
      * @param list<string> $fields
      * @return list<string>
      * @throws ProtocolException as exchange() does; ConnectException when the
      *                           daemon cannot be reached
      */
-    public function request(int $op, array $fields, float $extraWait = 0.0): array
+    public function request(int $op, array $fields, float $extraWait = 0.0, bool $alone = false): array
     {
         if ($this->authenticated && is_resource($this->socket)) {
             return $this->exchange($op, $fields, $extraWait);
@@ -139,7 +146,7 @@ final class Connection
         $this->connect();
         $reused = $this->socketUsed;
         try {
-            return $this->helloAnd($op, $fields, $extraWait);
+            return $this->helloAnd($op, $fields, $extraWait, $alone);
         } catch (TimeoutException $e) {
             throw $e;
         } catch (StaleReplyException $e) {
@@ -157,16 +164,17 @@ final class Connection
         }
         $this->disconnect();
         $this->connect();
-        return $this->helloAnd($op, $fields, $extraWait);
+        return $this->helloAnd($op, $fields, $extraWait, $alone);
     }
 
     /**
-     * Sends HELLO and the request in one write and reads both replies.
+     * Sends HELLO and the request (then CLOSE when $alone) in one write and
+     * reads their replies.
      *
      * @param list<string> $fields
      * @return list<string> the request's reply fields
      */
-    private function helloAnd(int $op, array $fields, float $extraWait): array
+    private function helloAnd(int $op, array $fields, float $extraWait, bool $alone): array
     {
         $name = $this->sessionName ?? (function_exists('session_name') ? (string) session_name() : '');
         $remoteAddr = $_SERVER['REMOTE_ADDR'] ?? '';
@@ -176,7 +184,11 @@ final class Connection
             $name,
             is_string($remoteAddr) ? $remoteAddr : '',
         ];
-        return $this->exchangeAll([[Protocol::OP_HELLO, $hello], [$op, $fields]], $extraWait, true)[1];
+        $requests = [[Protocol::OP_HELLO, $hello], [$op, $fields]];
+        if ($alone) {
+            $requests[] = [Protocol::OP_CLOSE, []];
+        }
+        return $this->exchangeAll($requests, $extraWait, true)[1];
     }
 
     /**

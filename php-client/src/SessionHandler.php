@@ -95,6 +95,9 @@ final class SessionHandler implements \SessionHandlerInterface, \SessionUpdateTi
     /** Whether this request's READ may hold the daemon's lock, so close() must send CLOSE. */
     private bool $lockHeld = false;
 
+    /** Whether open() was called and close() not since: a session is in progress. */
+    private bool $opened = false;
+
     /**
      * @param array<string, mixed> $options address, secret, timeout,
      *                                      lock_timeout, persistent (see the class comment)
@@ -155,6 +158,7 @@ final class SessionHandler implements \SessionHandlerInterface, \SessionUpdateTi
     {
         self::$current = $this;
         $this->forgetSession();
+        $this->opened = true;
         $this->connection->begin($name);
         $this->reportProblems();
         $this->registerShutdown();
@@ -176,6 +180,7 @@ final class SessionHandler implements \SessionHandlerInterface, \SessionUpdateTi
     public function close(): bool
     {
         $this->forgetSession();
+        $this->opened = false;
         $held = $this->lockHeld;
         $this->lockHeld = false;
         if (!$held || !$this->connection->isAuthenticated()) {
@@ -299,14 +304,16 @@ final class SessionHandler implements \SessionHandlerInterface, \SessionUpdateTi
      * then the client's view (server, protocol, address, connected,
      * max_frame_size), then the keys of the daemon's STATUS object. Connection
      * strings come from the daemon with their passwords redacted. False and a
-     * warning on failure. Works without an active session.
+     * warning on failure. Works without an active session; outside a session
+     * (no open()), a CLOSE in the same write tells the daemon that the
+     * request is over (Connection::request()'s $alone).
      *
      * @return array<string, mixed>|false
      */
     public function status(): array|false
     {
         try {
-            [$json] = Protocol::expectFields($this->connection->request(Protocol::OP_STATUS, []), 1, 'STATUS');
+            [$json] = Protocol::expectFields($this->connection->request(Protocol::OP_STATUS, [], alone: !$this->opened), 1, 'STATUS');
             $daemon = $this->decodeJsonObject($json, 'STATUS', false);
             $servers = is_array($daemon['servers'] ?? null) ? array_values($daemon['servers']) : [];
             $extension = [
@@ -333,11 +340,14 @@ final class SessionHandler implements \SessionHandlerInterface, \SessionUpdateTi
         }
     }
 
-    /** session_pgsql_reset(): makes the daemon reopen its database connections. */
+    /**
+     * session_pgsql_reset(): makes the daemon reopen its database connections.
+     * Outside a session, with a CLOSE in the same write, as status().
+     */
     public function reset(): bool
     {
         try {
-            $this->connection->request(Protocol::OP_RESET, []);
+            $this->connection->request(Protocol::OP_RESET, [], alone: !$this->opened);
             return true;
         } catch (\Throwable $e) {
             return $this->failed('reset', $e);

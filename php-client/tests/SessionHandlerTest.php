@@ -595,6 +595,33 @@ final class SessionHandlerTest extends TestCase
         ], $status);
     }
 
+    public function testStatusAndResetOutsideASessionEndTheDaemonsRequestInTheSameWrite(): void
+    {
+        $daemon = $this->daemon();
+        $handler = $this->handler($daemon);
+
+        $this->assertIsArray($this->capture(fn () => $handler->status())[0]);
+        $this->assertQuiet(true, fn () => $handler->reset());
+        $this->assertSame(['HELLO@1', 'STATUS@1', 'CLOSE@1', 'RESET@1'], $daemon->trace());
+        // Pipelined: HELLO, STATUS and CLOSE carry consecutive ids, every reply matched its own.
+        $ids = array_column($daemon->requests(), 'id');
+        $this->assertSame([$ids[0], $ids[0] + 1, $ids[0] + 2, $ids[0] + 3], $ids);
+    }
+
+    public function testStatusWithinASessionLeavesTheSessionsRequestOpen(): void
+    {
+        $daemon = $this->daemon();
+        $handler = $this->handler($daemon);
+        $this->assertQuiet(true, fn () => $handler->open('', 'PHPSESSID'));
+
+        $this->assertIsArray($this->capture(fn () => $handler->status())[0]);
+        $this->assertQuiet('', fn () => $handler->read(self::ID));
+        $this->assertQuiet(true, fn () => $handler->close());
+        $this->assertQuiet(true, fn () => $handler->reset());
+
+        $this->assertSame(['HELLO@1', 'STATUS@1', 'READ@1', 'CLOSE@1', 'RESET@1'], $daemon->trace());
+    }
+
     public function testStatusGivesTheExtensionsKeysAsInts(): void
     {
         $servers = [

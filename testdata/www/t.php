@@ -135,6 +135,9 @@ switch ($do) {
     case 'reset':
         $out['reset'] = session_pgsql_reset();
         break;
+    case 'status': // session_pgsql_status() in a request that opens no session
+        $out['status'] = is_array(session_pgsql_status());
+        break;
     default:
         http_response_code(400);
         $out['error'] = 'unknown action';
