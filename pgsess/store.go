@@ -553,8 +553,19 @@ func (s *Store) ping(ctx context.Context) error {
 	return s.try(ctx, ifLost, func() error { return s.pool.Ping(ctx) })
 }
 
-// PoolStat returns the connection pool's statistics.
-func (s *Store) PoolStat() *pgxpool.Stat { return s.pool.Stat() }
+// PoolStat counts the connection pool's connections at one moment.
+type PoolStat struct {
+	// Conns is every connection of the pool, idle, in use or being opened.
+	Conns int32
+	// IdleConns is those of Conns that no operation uses.
+	IdleConns int32
+}
+
+// PoolStat returns the connection pool's counts now.
+func (s *Store) PoolStat() PoolStat {
+	st := s.pool.Stat()
+	return PoolStat{Conns: st.TotalConns(), IdleConns: st.IdleConns()}
+}
 
 // ServerStatus describes one database server for session_pgsql_status.
 type ServerStatus struct {
@@ -567,14 +578,14 @@ type ServerStatus struct {
 
 // Status reports the servers' state. It pings each server, bounded by ctx.
 func (s *Store) Status(ctx context.Context) []ServerStatus {
-	st := s.pool.Stat()
+	st := s.PoolStat()
 	ready := s.ready.Load()
 	return []ServerStatus{{
 		Server:    s.desc,
 		Up:        s.ping(ctx) == nil,
 		Ready:     ready,
-		Conns:     st.TotalConns(),
-		IdleConns: st.IdleConns(),
+		Conns:     st.Conns,
+		IdleConns: st.IdleConns,
 	}}
 }
 

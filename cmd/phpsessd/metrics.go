@@ -56,7 +56,7 @@ func (m *metrics) watch(srv *handler.Server, store *pgsess.Store) {
 			Help: "PHP client connections refused because session_pgsql.max_clients were open."},
 			func() float64 { return float64(srv.Stats().Refused) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "phpsessd_db_connections", Help: "Database connections in the pool."},
-			func() float64 { return float64(store.PoolStat().TotalConns()) }),
+			func() float64 { return float64(store.PoolStat().Conns) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "phpsessd_lock_batches_total",
 			Help: "Batches sent on the advisory lock connections."},
 			func() float64 { return float64(store.LockStat().Batches) }),
