@@ -147,7 +147,11 @@ func (c *conn) dispatch(ctx context.Context, req Request) ([][]byte, error) {
 		if _, err := strconv.ParseInt(string(f[0]), 10, 64); err != nil {
 			return nil, fail(StatusBadRequest, "GC: max_lifetime is not an integer")
 		}
-		n, err := c.srv.store.GC(ctx)
+		var n int64
+		var err error
+		if gc, ok := c.srv.store.(Collector); ok {
+			n, err = gc.GC(ctx)
+		}
 		return [][]byte{strconv.AppendInt(nil, n, 10)}, err
 	case OpValidateID:
 		ok, err := c.srv.store.Exists(ctx, id)
@@ -155,7 +159,9 @@ func (c *conn) dispatch(ctx context.Context, req Request) ([][]byte, error) {
 	case OpStatus:
 		return c.status(ctx)
 	case OpReset:
-		c.srv.store.Reset()
+		if r, ok := c.srv.store.(Resetter); ok {
+			r.Reset()
+		}
 		return nil, nil
 	case OpInfo:
 		return c.info(ctx, id)
@@ -201,8 +207,8 @@ func (c *conn) read(ctx context.Context, id string) ([][]byte, error) {
 		c.unlock()
 		return nil, err
 	}
-	if c.srv.config().GCOnAccess {
-		if _, err := c.srv.store.GC(ctx); err != nil {
+	if gc, ok := c.srv.store.(Collector); ok && c.srv.config().GCOnAccess {
+		if _, err := gc.GC(ctx); err != nil {
 			c.log.Warn().Err(err).Msg("garbage collection on access failed")
 		}
 	}
@@ -270,7 +276,7 @@ func (c *conn) lockAndRead(ctx context.Context, id string) (*pgsess.Session, err
 	}
 	lockCtx := ctx
 	for pause := time.Millisecond; ; pause = min(2*pause, 100*time.Millisecond) {
-		sess, err := c.srv.store.Lock(lockCtx, id, c.token, c.name, c.addr)
+		sess, err := c.srv.store.Lock(lockCtx, id, c.name, c.addr, c.token)
 		if !errors.Is(err, pgsess.ErrLocked) {
 			return sess, timedOut(err)
 		}
@@ -390,7 +396,10 @@ func (c *conn) write(ctx context.Context, id string, f [][]byte) error {
 func (c *conn) status(ctx context.Context) ([][]byte, error) {
 	cfg := c.srv.config()
 	st := c.srv.Stats()
-	servers := c.srv.store.Status(ctx)
+	var servers []pgsess.ServerStatus
+	if r, ok := c.srv.store.(StatusReporter); ok {
+		servers = r.Status(ctx)
+	}
 	withConn := make([]serverStatus, len(servers))
 	for i, s := range servers {
 		withConn[i] = serverStatus{ServerStatus: s, Connection: cfg.server(i)}
@@ -444,7 +453,11 @@ type sessionInfo struct {
 }
 
 func (c *conn) info(ctx context.Context, id string) ([][]byte, error) {
-	sess, err := c.srv.store.Info(ctx, id)
+	in, ok := c.srv.store.(Inspector)
+	if !ok {
+		return nil, fail(StatusInternal, "INFO: this daemon's session store cannot show a session's row")
+	}
+	sess, err := in.Info(ctx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -456,7 +469,10 @@ func (c *conn) info(ctx context.Context, id string) ([][]byte, error) {
 			Warning: sess.Warning, Notice: sess.Notice, ErrMessage: sess.ErrMessage, Custom: sess.Custom}
 	}
 	b, err := json.Marshal(v)
-	server := c.srv.store.ServerOf(id)
+	server := 0
+	if p, ok := c.srv.store.(Placer); ok {
+		server = p.ServerOf(id)
+	}
 	return [][]byte{b, intField(int64(server)), []byte(c.srv.config().server(server))}, err
 }
 

@@ -26,28 +26,84 @@ import (
 // ProtocolVersion is the protocol version this server speaks.
 const ProtocolVersion = 1
 
-// Store is what the server needs from session storage; *pgsess.Store implements it.
-// See pgsess for each method's contract.
+// Store is what the server needs of every session store: read, lock, write, touch,
+// release, destroy, and whether a session exists. *pgsess.Store implements it and
+// every optional ability below. An id is a valid session id; name and addr are the
+// client's session name and address (HELLO), recorded by writes; a token names a lock
+// taken with Lock, and "" means none.
 type Store interface {
+	// Read returns the session id without locking it, or nil and no error when there
+	// is none. An expired session is nil too, or, when the store keeps expired rows,
+	// the session with nil Data.
 	Read(ctx context.Context, id string) (*pgsess.Session, error)
+	// NewToken returns a lock token that no other lock of any daemon uses.
+	NewToken() string
+	// Lock takes id's lock under token and reads the session as Read does, except that
+	// a missing session comes back new and empty: never nil without an error. A token
+	// may take its own lock again. When another token holds the lock, Lock returns
+	// pgsess.ErrLocked and changes nothing; the server waits and calls again. It is
+	// called only when LocksAcrossDaemons.
+	Lock(ctx context.Context, id, name, addr, token string) (*pgsess.Session, error)
+	// Write stores w, creating a missing session. With w.Token it writes only while that
+	// lock still holds the session, and ends the lock (unless w.Keep and KeepsLocks);
+	// a lock lost meanwhile gives pgsess.ErrLeaseLost and nothing is written.
 	Write(ctx context.Context, w pgsess.Write) error
+	// Touch renews id's expiry and modification time without changing its data (PHP's
+	// lazy_write), creating a missing session empty. With a token, as Write: only under
+	// that lock, which ends, else pgsess.ErrLeaseLost.
 	Touch(ctx context.Context, id, name, addr, token string) error
-	Lock(ctx context.Context, id, token, name, addr string) (*pgsess.Session, error)
+	// Release ends the lock token holds on id, if it still does: a lock already lost
+	// or ended is not an error.
 	Release(ctx context.Context, id, token string) error
 	// KeepsLocks reports whether Write with Keep keeps holding the lock.
 	KeepsLocks() bool
 	// LocksAcrossDaemons reports whether Lock excludes every daemon using the store;
 	// if not, the server locks within this daemon only and reads with Read.
 	LocksAcrossDaemons() bool
-	NewToken() string
+	// Destroy deletes the session; a missing session is not an error.
 	Destroy(ctx context.Context, id string) error
+	// Exists reports whether session id exists and has not expired (use_strict_mode).
 	Exists(ctx context.Context, id string) (bool, error)
+}
+
+// The optional abilities of a Store, found with a type assertion. A store without one
+// serves the operation as each says.
+
+// Collector is a Store that collects expired sessions. Without it, GC reports 0
+// sessions collected and GCOnAccess does nothing.
+type Collector interface {
+	// GC removes the expired sessions and returns how many it removed.
 	GC(ctx context.Context) (int64, error)
-	Info(ctx context.Context, id string) (*pgsess.Session, error)
+}
+
+// StatusReporter is a Store that reports its database servers (STATUS). Without it,
+// STATUS lists no server.
+type StatusReporter interface {
+	// Status returns each server's state, in the order of Config.Servers; it may ask
+	// each server, bounded by ctx, and reports a failure in the server's state.
 	Status(ctx context.Context) []pgsess.ServerStatus
+}
+
+// Resetter is a Store whose connections can be opened anew (RESET). Without it, RESET
+// does nothing and succeeds.
+type Resetter interface {
+	// Reset closes the store's connections; the next operations open new ones.
+	Reset()
+}
+
+// Inspector is a Store that shows a session's row as stored (INFO). Without it, INFO
+// fails.
+type Inspector interface {
+	// Info returns the session as stored, expired or not, or nil and no error when
+	// there is none. It takes no lock and changes nothing.
+	Info(ctx context.Context, id string) (*pgsess.Session, error)
+}
+
+// Placer is a Store of several servers that says which holds a session (INFO's
+// server). Without it, every session is on server 0.
+type Placer interface {
 	// ServerOf is the index of the server (in Config.Servers) that holds id's session.
 	ServerOf(id string) int
-	Reset()
 }
 
 // Config configures a Server.

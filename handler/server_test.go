@@ -26,6 +26,17 @@ import (
 
 func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
 
+// *pgsess.Store has every optional ability of a handler.Store: the daemon serves every
+// operation through it.
+var _ interface {
+	handler.Store
+	handler.Collector
+	handler.StatusReporter
+	handler.Resetter
+	handler.Inspector
+	handler.Placer
+} = (*pgsess.Store)(nil)
+
 // env is a server on a Unix socket in front of a store on a fresh database.
 type env struct {
 	t     *testing.T

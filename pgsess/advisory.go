@@ -548,7 +548,7 @@ func (lc *lockConn) failed(err error, step batchStep, b *lockBatch, taken []lock
 // session is returned new and empty (its row is written by the Write that ends the
 // lock); an expired one is handled as KeepExpired says. A take that failed with its
 // connection is tried once more on a new one: the locks of a lost connection are gone.
-func (a *advisoryLocks) lock(ctx context.Context, id, token, name, addr string) (*Session, error) {
+func (a *advisoryLocks) lock(ctx context.Context, id, name, addr, token string) (*Session, error) {
 	s := a.s
 	now := s.now().Unix()
 	var sess *Session
@@ -593,7 +593,7 @@ func (a *advisoryLocks) write(ctx context.Context, token string, row *writeRow, 
 	return a.end(ctx, token, &lockJob{write: row, keep: keep})
 }
 
-func (a *advisoryLocks) touch(ctx context.Context, token, id, name, addr string, now, expire int64) error {
+func (a *advisoryLocks) touch(ctx context.Context, id, name, addr, token string, now, expire int64) error {
 	return a.end(ctx, token, &lockJob{sql: a.s.sql.touch, args: []any{id, now, expire, addr, name}})
 }
 

@@ -17,34 +17,34 @@ import (
 func TestAdvisoryLockExcludesAnotherDaemonUntilTheWriteEndsIt(t *testing.T) {
 	a, b, _ := twoDaemons(t, Options{Locks: Advisory{}})
 	ctx := context.Background()
-	sess, err := a.Lock(ctx, "s", "a1", "SID", "192.0.2.1")
+	sess, err := a.Lock(ctx, "s", "SID", "192.0.2.1", "a1")
 	if err != nil || sess.Counter != 0 || len(sess.Data) != 0 || sess.AddrCreated != "192.0.2.1" {
 		t.Fatalf("first lock of a new session: %+v %v", sess, err)
 	}
 	if r, err := b.Info(ctx, "s"); r != nil || err != nil {
 		t.Fatalf("taking a lock wrote a row: %+v %v", r, err)
 	}
-	if _, err := a.Lock(ctx, "s", "a1", "SID", "192.0.2.1"); err != nil {
+	if _, err := a.Lock(ctx, "s", "SID", "192.0.2.1", "a1"); err != nil {
 		t.Fatalf("the holder could not take its own lock again: %v", err)
 	}
-	if _, err := b.Lock(ctx, "s", "b1", "SID", ""); !errors.Is(err, ErrLocked) {
+	if _, err := b.Lock(ctx, "s", "SID", "", "b1"); !errors.Is(err, ErrLocked) {
 		t.Fatalf("second daemon: %v, expected ErrLocked", err)
 	}
 	if err := a.Write(ctx, Write{ID: "s", Data: []byte("n|i:1;"), Token: "a1", Addr: "192.0.2.1"}); err != nil {
 		t.Fatal(err)
 	}
-	sess, err = b.Lock(ctx, "s", "b1", "SID", "")
+	sess, err = b.Lock(ctx, "s", "SID", "", "b1")
 	if err != nil || string(sess.Data) != "n|i:1;" || sess.Counter != 1 {
 		t.Fatalf("after the write: %+v %v", sess, err)
 	}
 	// Taking it twice must not stack: one Release frees it.
-	if sess, err := b.Lock(ctx, "s", "b1", "SID", ""); err != nil || string(sess.Data) != "n|i:1;" {
+	if sess, err := b.Lock(ctx, "s", "SID", "", "b1"); err != nil || string(sess.Data) != "n|i:1;" {
 		t.Fatalf("the holder taking its lock again: %+v %v", sess, err)
 	}
 	if err := b.Release(ctx, "s", "b1"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := a.Lock(ctx, "s", "a2", "SID", ""); err != nil {
+	if _, err := a.Lock(ctx, "s", "SID", "", "a2"); err != nil {
 		t.Fatalf("after the release: %v", err)
 	}
 }
@@ -52,7 +52,7 @@ func TestAdvisoryLockExcludesAnotherDaemonUntilTheWriteEndsIt(t *testing.T) {
 func TestAdvisoryLocksOfAClosedStoreEndAtOnce(t *testing.T) {
 	a, b, _ := twoDaemons(t, Options{Locks: Advisory{}})
 	ctx := context.Background()
-	if _, err := a.Lock(ctx, "s", "a1", "", ""); err != nil {
+	if _, err := a.Lock(ctx, "s", "", "", "a1"); err != nil {
 		t.Fatal(err)
 	}
 	a.Close()
@@ -66,7 +66,7 @@ func lockWithin(t *testing.T, s *Store, id, token string, d time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for {
-		_, err := s.Lock(context.Background(), id, token, "", "")
+		_, err := s.Lock(context.Background(), id, "", "", token)
 		if err == nil {
 			return
 		}
@@ -83,7 +83,7 @@ func TestWriteAfterTheLockConnectionDroppedAndAnotherWroteWritesNothing(t *testi
 	if err := a.Write(ctx, Write{ID: "s", Data: []byte("old")}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := a.Lock(ctx, "s", "a1", "", ""); err != nil {
+	if _, err := a.Lock(ctx, "s", "", "", "a1"); err != nil {
 		t.Fatal(err)
 	}
 	// a's connections drop (a network failure, a restart of the backend), its lock
@@ -101,7 +101,7 @@ func TestWriteAfterTheLockConnectionDroppedAndAnotherWroteWritesNothing(t *testi
 		t.Fatalf("row after the stale write: %+v", r)
 	}
 	// a serves again on a new connection.
-	if _, err := a.Lock(ctx, "s", "a2", "", ""); err != nil {
+	if _, err := a.Lock(ctx, "s", "", "", "a2"); err != nil {
 		t.Fatalf("a after reconnecting: %v", err)
 	}
 	if st := a.LockStat(); st.Reconnects != 1 || st.Batches == 0 || st.Jobs < st.Batches {
@@ -115,7 +115,7 @@ func TestWriteAfterTheLockConnectionDroppedGoesAheadWhenTheRowIsUnchanged(t *tes
 	if err := a.Write(ctx, Write{ID: "s", Data: []byte("n|i:1;")}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := a.Lock(ctx, "s", "a1", "", ""); err != nil {
+	if _, err := a.Lock(ctx, "s", "", "", "a1"); err != nil {
 		t.Fatal(err)
 	}
 	conn := pgsesstest.Conn(t, dsn)
@@ -135,7 +135,7 @@ func TestWriteAfterTheLockConnectionDroppedGoesAheadWhenTheRowIsUnchanged(t *tes
 		t.Fatalf("advisory locks held after the write ended the lock taken again: %d", held)
 	}
 	// A touch goes ahead the same way.
-	if _, err := a.Lock(ctx, "s", "a2", "", ""); err != nil {
+	if _, err := a.Lock(ctx, "s", "", "", "a2"); err != nil {
 		t.Fatal(err)
 	}
 	pgsesstest.TerminateBackends(t, conn)
@@ -150,7 +150,7 @@ func TestWriteAfterTheLockConnectionDroppedGoesAheadWhenTheRowIsUnchanged(t *tes
 func TestTouchUnderAnAdvisoryLockCreatesAMissingRowAndEndsTheLock(t *testing.T) {
 	a, b, _ := twoDaemons(t, Options{Locks: Advisory{}})
 	ctx := context.Background()
-	if _, err := a.Lock(ctx, "s", "a1", "SID", "192.0.2.7"); err != nil {
+	if _, err := a.Lock(ctx, "s", "SID", "192.0.2.7", "a1"); err != nil {
 		t.Fatal(err)
 	}
 	if err := a.Touch(ctx, "s", "SID", "192.0.2.7", "a1"); err != nil {
@@ -160,7 +160,7 @@ func TestTouchUnderAnAdvisoryLockCreatesAMissingRowAndEndsTheLock(t *testing.T) 
 	if r == nil || r.Name != "SID" || r.Counter != 1 || r.AddrCreated != "192.0.2.7" {
 		t.Fatalf("row after touch: %+v", r)
 	}
-	if _, err := b.Lock(ctx, "s", "b1", "", ""); err != nil {
+	if _, err := b.Lock(ctx, "s", "", "", "b1"); err != nil {
 		t.Fatalf("lock after touch: %v", err)
 	}
 }
@@ -181,7 +181,7 @@ func TestAdvisoryLocksThroughAPoolerAreRefused(t *testing.T) {
 // counter, "n|i:N;", plus one.
 func increment(ctx context.Context, s *Store, id, token, addr string) error {
 	for {
-		sess, err := s.Lock(ctx, id, token, "SID", addr)
+		sess, err := s.Lock(ctx, id, "SID", addr, token)
 		if errors.Is(err, ErrLocked) {
 			time.Sleep(time.Millisecond)
 			continue
@@ -279,7 +279,7 @@ func TestARefusedWriteFailsOnlyItselfAndItsLockCanStillBeReleased(t *testing.T) 
 			t.Errorf("session %d: %+v", i, sess)
 		}
 	}
-	if sess, err := b.Lock(ctx, "s0", "b1", "", ""); err != nil || len(sess.Data) != 0 {
+	if sess, err := b.Lock(ctx, "s0", "", "", "b1"); err != nil || len(sess.Data) != 0 {
 		t.Fatalf("the refused write's session after its release: %+v %v", sess, err)
 	}
 }
@@ -287,23 +287,23 @@ func TestARefusedWriteFailsOnlyItselfAndItsLockCanStillBeReleased(t *testing.T) 
 func TestWriteWithKeepHoldsTheAdvisoryLockForTheNextLockOfTheToken(t *testing.T) {
 	a, b, _ := twoDaemons(t, Options{Locks: Advisory{}})
 	ctx := context.Background()
-	if _, err := a.Lock(ctx, "s", "a1", "SID", ""); err != nil {
+	if _, err := a.Lock(ctx, "s", "SID", "", "a1"); err != nil {
 		t.Fatal(err)
 	}
 	if err := a.Write(ctx, Write{ID: "s", Data: []byte("n|i:1;"), Token: "a1", Keep: true}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.Lock(ctx, "s", "b1", "SID", ""); !errors.Is(err, ErrLocked) {
+	if _, err := b.Lock(ctx, "s", "SID", "", "b1"); !errors.Is(err, ErrLocked) {
 		t.Fatalf("another daemon while the lock is kept: %v, expected ErrLocked", err)
 	}
-	sess, err := a.Lock(ctx, "s", "a1", "SID", "")
+	sess, err := a.Lock(ctx, "s", "SID", "", "a1")
 	if err != nil || string(sess.Data) != "n|i:1;" || sess.Counter != 1 {
 		t.Fatalf("the next holder of the kept lock: %+v %v", sess, err)
 	}
 	if err := a.Write(ctx, Write{ID: "s", Data: []byte("n|i:2;"), Token: "a1"}); err != nil {
 		t.Fatal(err)
 	}
-	if sess, err := b.Lock(ctx, "s", "b1", "SID", ""); err != nil || string(sess.Data) != "n|i:2;" {
+	if sess, err := b.Lock(ctx, "s", "SID", "", "b1"); err != nil || string(sess.Data) != "n|i:2;" {
 		t.Fatalf("after the write that ended the lock: %+v %v", sess, err)
 	}
 }

@@ -82,7 +82,7 @@ var likeEscaper = strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`)
 // lock takes the session's lease under token and reads the row, in one statement. A
 // missing session gets its row there, empty; an expired one is handled as KeepExpired
 // says, under the lease.
-func (l *leaseLocks) lock(ctx context.Context, id, token, name, addr string) (*Session, error) {
+func (l *leaseLocks) lock(ctx context.Context, id, name, addr, token string) (*Session, error) {
 	s := l.s
 	now := s.now().Unix()
 	sess, err := l.lockRead(ctx, id, name, now, addr, token)
@@ -122,7 +122,7 @@ func (l *leaseLocks) write(ctx context.Context, token string, row *writeRow, kee
 		row.expire, row.addr, row.error, row.warning, row.notice, row.errMessage, row.custom, token)
 }
 
-func (l *leaseLocks) touch(ctx context.Context, token, id, name, addr string, now, expire int64) error {
+func (l *leaseLocks) touch(ctx context.Context, id, name, addr, token string, now, expire int64) error {
 	return l.under(ctx, token, l.s.sql.touchLocked, id, now, expire, addr, token)
 }
 

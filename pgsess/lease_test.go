@@ -24,20 +24,20 @@ func twoDaemons(t *testing.T, o Options) (a, b *Store, dsn string) {
 func TestLeaseExcludesAnotherDaemonUntilTheWriteEndsIt(t *testing.T) {
 	a, b, _ := twoDaemons(t, Options{Locks: Lease{Duration: 15 * time.Second}})
 	ctx := context.Background()
-	sess, err := a.Lock(ctx, "s", "a1", "SID", "192.0.2.1")
+	sess, err := a.Lock(ctx, "s", "SID", "192.0.2.1", "a1")
 	if err != nil || sess.Counter != 0 || len(sess.Data) != 0 {
 		t.Fatalf("first lock of a new session: %+v %v", sess, err)
 	}
-	if _, err := a.Lock(ctx, "s", "a1", "SID", "192.0.2.1"); err != nil {
+	if _, err := a.Lock(ctx, "s", "SID", "192.0.2.1", "a1"); err != nil {
 		t.Fatalf("the holder could not take its own lease again: %v", err)
 	}
-	if _, err := b.Lock(ctx, "s", "b1", "SID", ""); !errors.Is(err, ErrLocked) {
+	if _, err := b.Lock(ctx, "s", "SID", "", "b1"); !errors.Is(err, ErrLocked) {
 		t.Fatalf("second daemon: %v, expected ErrLocked", err)
 	}
 	if err := a.Write(ctx, Write{ID: "s", Data: []byte("n|i:1;"), Token: "a1"}); err != nil {
 		t.Fatal(err)
 	}
-	sess, err = b.Lock(ctx, "s", "b1", "SID", "")
+	sess, err = b.Lock(ctx, "s", "SID", "", "b1")
 	if err != nil || string(sess.Data) != "n|i:1;" || sess.Counter != 1 {
 		t.Fatalf("after the write: %+v %v", sess, err)
 	}
@@ -46,17 +46,17 @@ func TestLeaseExcludesAnotherDaemonUntilTheWriteEndsIt(t *testing.T) {
 func TestLeaseOfADaemonThatStoppedEndsAfterTheLeaseTime(t *testing.T) {
 	a, b, _ := twoDaemons(t, Options{Locks: Lease{Duration: 3 * time.Second}})
 	ctx := context.Background()
-	if _, err := a.Lock(ctx, "s", "a1", "", ""); err != nil {
+	if _, err := a.Lock(ctx, "s", "", "", "a1"); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(4 * time.Second) // a keeps renewing
-	if _, err := b.Lock(ctx, "s", "b1", "", ""); !errors.Is(err, ErrLocked) {
+	if _, err := b.Lock(ctx, "s", "", "", "b1"); !errors.Is(err, ErrLocked) {
 		t.Fatalf("a renewed lease was broken: %v", err)
 	}
 	a.Close()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		_, err := b.Lock(ctx, "s", "b1", "", "")
+		_, err := b.Lock(ctx, "s", "", "", "b1")
 		if err == nil {
 			break
 		}
@@ -70,10 +70,10 @@ func TestLeaseOfADaemonThatStoppedEndsAfterTheLeaseTime(t *testing.T) {
 func TestWriteUnderALostLeaseWritesNothing(t *testing.T) {
 	a, b, dsn := twoDaemons(t, Options{Locks: Lease{Duration: 15 * time.Second}})
 	ctx := context.Background()
-	a.Lock(ctx, "s", "a1", "", "")
+	a.Lock(ctx, "s", "", "", "a1")
 	// The lease expires (as if a's daemon had stalled) and b takes it.
 	pgsesstest.Conn(t, dsn).Exec(ctx, "UPDATE php_session SET sess_lock_expire = 0")
-	if _, err := b.Lock(ctx, "s", "b1", "", ""); err != nil {
+	if _, err := b.Lock(ctx, "s", "", "", "b1"); err != nil {
 		t.Fatal(err)
 	}
 	if err := a.Write(ctx, Write{ID: "s", Data: []byte("stale"), Token: "a1"}); !errors.Is(err, ErrLeaseLost) {
@@ -90,7 +90,7 @@ func TestWriteUnderALostLeaseWritesNothing(t *testing.T) {
 func TestGCSparesLockedRows(t *testing.T) {
 	a, _, dsn := twoDaemons(t, Options{Locks: Lease{Duration: 15 * time.Second}})
 	ctx := context.Background()
-	a.Lock(ctx, "locked", "a1", "", "")
+	a.Lock(ctx, "locked", "", "", "a1")
 	pgsesstest.Conn(t, dsn).Exec(ctx, "INSERT INTO php_session (sess_id, sess_expire) VALUES ('free', 1); UPDATE php_session SET sess_expire = 1")
 	if n, err := a.GC(ctx); n != 1 || err != nil {
 		t.Fatalf("GC removed %d rows (%v): expected only the unlocked one", n, err)
@@ -108,7 +108,7 @@ func TestClusterLocksNeedTheLockColumnsWhenTheTableIsNotOurs(t *testing.T) {
   sess_addr_modified text, sess_counter integer, sess_error integer, sess_warning integer,
   sess_notice integer, sess_err_message text, sess_custom text)`)
 	s := openStore(t, dsn, Options{Locks: Lease{Duration: 15 * time.Second}})
-	_, err := s.Lock(context.Background(), "s", "t", "", "")
+	_, err := s.Lock(context.Background(), "s", "", "", "t")
 	if err == nil || !strings.Contains(err.Error(), "ADD COLUMN sess_lock text") {
 		t.Fatalf("got %v: expected the ALTER TABLE to run", err)
 	}
@@ -119,11 +119,11 @@ func TestRestartedDaemonReleasesItsPreviousRunsLeasesOnly(t *testing.T) {
 	ctx := context.Background()
 	opts := Options{CreateTable: true, Locks: Lease{Duration: 15 * time.Second, Owner: "web_1:unix:/run/x.sock"}}
 	first := openStore(t, dsn, opts)
-	if _, err := first.Lock(ctx, "mine", first.NewToken(), "", ""); err != nil {
+	if _, err := first.Lock(ctx, "mine", "", "", first.NewToken()); err != nil {
 		t.Fatal(err)
 	}
 	other := openStore(t, dsn, Options{Locks: Lease{Duration: 15 * time.Second, Owner: "web1:unix:/run/x.sock"}})
-	if _, err := other.Lock(ctx, "theirs", other.NewToken(), "", ""); err != nil {
+	if _, err := other.Lock(ctx, "theirs", "", "", other.NewToken()); err != nil {
 		t.Fatal(err)
 	}
 	first.Close() // dies holding "mine"
@@ -133,10 +133,10 @@ func TestRestartedDaemonReleasesItsPreviousRunsLeasesOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 	probe := openStore(t, dsn, Options{Locks: Lease{Duration: 15 * time.Second}})
-	if _, err := probe.Lock(ctx, "mine", probe.NewToken(), "", ""); err != nil {
+	if _, err := probe.Lock(ctx, "mine", "", "", probe.NewToken()); err != nil {
 		t.Fatalf("the lease of the previous run still holds: %v", err)
 	}
-	if _, err := probe.Lock(ctx, "theirs", probe.NewToken(), "", ""); !errors.Is(err, ErrLocked) {
+	if _, err := probe.Lock(ctx, "theirs", "", "", probe.NewToken()); !errors.Is(err, ErrLocked) {
 		t.Fatalf("another daemon's lease was released: %v", err)
 	}
 }

@@ -54,12 +54,12 @@ type locker interface {
 	// work there (columns, a pooler in the way).
 	init(ctx context.Context) error
 	// lock takes id's lock for token and reads the session; see Store.Lock.
-	lock(ctx context.Context, id, token, name, addr string) (*Session, error)
+	lock(ctx context.Context, id, name, addr, token string) (*Session, error)
 	// write stores row under token's lock and ends it, or with keep (where keeps
 	// allows) keeps holding it.
 	write(ctx context.Context, token string, row *writeRow, keep bool) error
 	// touch refreshes the session under token's lock and ends it; see Store.Touch.
-	touch(ctx context.Context, token, id, name, addr string, now, expire int64) error
+	touch(ctx context.Context, id, name, addr, token string, now, expire int64) error
 	// release ends token's lock on id, if it still holds it.
 	release(ctx context.Context, id, token string) error
 	// keeps reports whether write with keep keeps holding the lock.
@@ -107,14 +107,14 @@ var errNoLocks = errors.New("pgsess: Lock called on a store whose lock method is
 // When another token holds the session, Lock returns ErrLocked and changes nothing: the
 // caller waits and tries again. An expired session is handled as KeepExpired says (see
 // Read), under the lock.
-func (s *Store) Lock(ctx context.Context, id, token, name, addr string) (*Session, error) {
+func (s *Store) Lock(ctx context.Context, id, name, addr, token string) (*Session, error) {
 	if s.locks == nil {
 		return nil, errNoLocks
 	}
 	if err := s.init(ctx); err != nil {
 		return nil, err
 	}
-	return s.locks.lock(ctx, id, token, name, addr)
+	return s.locks.lock(ctx, id, name, addr, token)
 }
 
 // Release ends the lock token holds on the session, if it still does.

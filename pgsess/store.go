@@ -438,7 +438,7 @@ func (s *Store) Touch(ctx context.Context, id, name, addr, token string) error {
 		if s.locks == nil {
 			return ErrLeaseLost // the token holds no lock
 		}
-		return s.locks.touch(ctx, token, id, name, addr, now, now+s.lifetime())
+		return s.locks.touch(ctx, id, name, addr, token, now, now+s.lifetime())
 	}
 	args := []any{id, now, now + s.lifetime(), addr, name}
 	err := s.exec(ctx, ifUnsent, s.sql.touch, args...)

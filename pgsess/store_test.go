@@ -189,7 +189,7 @@ func TestOperationsWhoseConnectionDiedSucceedOnANewOne(t *testing.T) {
 				{"Lock", func() error {
 					tokens++
 					token := fmt.Sprint("t", tokens)
-					if _, err := s.Lock(ctx, "s", token, "", ""); err != nil {
+					if _, err := s.Lock(ctx, "s", "", "", token); err != nil {
 						return err
 					}
 					return s.Release(ctx, "s", token)
@@ -243,7 +243,7 @@ func TestTheLockMethodSaysWhetherTheStoreLocksAcrossDaemons(t *testing.T) {
 			t.Errorf("%#v: LocksAcrossDaemons() = %v", tt.locks, got)
 		}
 		if !tt.want {
-			if _, err := s.Lock(context.Background(), "a", s.NewToken(), "", ""); !errors.Is(err, errNoLocks) {
+			if _, err := s.Lock(context.Background(), "a", "", "", s.NewToken()); !errors.Is(err, errNoLocks) {
 				t.Errorf("%#v: Lock gave %v", tt.locks, err)
 			}
 		}
