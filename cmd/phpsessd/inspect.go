@@ -29,9 +29,16 @@ type inspection struct {
 	DataError    string          `json:"data_error,omitempty"`
 }
 
+// inspector is the store as phpsessd inspect reads it.
+type inspector interface {
+	// Info returns the session as stored, expired or not, or nil and no error when
+	// there is none.
+	Info(ctx context.Context, id string) (*pgsess.Session, error)
+}
+
 // runInspect prints one session as indented JSON. Session data that does not decode is
 // reported in data_error (with the byte offset), not hidden; the exit code is then 1.
-func runInspect(ctx context.Context, cfg *iniconf.Config, store *pgsess.Store, id string, out io.Writer) error {
+func runInspect(ctx context.Context, cfg *iniconf.Config, store inspector, id string, out io.Writer) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	sess, err := store.Info(ctx, id)

@@ -208,7 +208,16 @@ func lockMethod(cfg *iniconf.Config) pgsess.LockMethod {
 	return pgsess.Advisory{}
 }
 
-func runGC(ctx context.Context, store *pgsess.Store, log zerolog.Logger) int {
+// collector is the store of phpsessd gc.
+type collector interface {
+	// Ready waits until the database answers and the table is usable, retrying until
+	// ctx ends.
+	Ready(ctx context.Context) error
+	// GC removes the expired sessions and returns how many it removed.
+	GC(ctx context.Context) (int64, error)
+}
+
+func runGC(ctx context.Context, store collector, log zerolog.Logger) int {
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	if err := store.Ready(ctx); err != nil {
@@ -231,7 +240,7 @@ type daemon struct {
 	// started is the configuration the daemon started with, which the directives that
 	// need a restart keep running with across reloads.
 	started    *iniconf.Config
-	store      *pgsess.Store
+	store      background
 	srv        *handler.Server
 	log        zerolog.Logger
 	metrics    *metrics
@@ -239,7 +248,31 @@ type daemon struct {
 	stopVacuum context.CancelFunc
 }
 
-func serve(ctx context.Context, cfg *iniconf.Config, iniPath, scanDir string, store *pgsess.Store, log zerolog.Logger) int {
+// background is the store's work that the daemon starts, stops and reconfigures.
+type background interface {
+	// RunGC and RunVacuum collect expired sessions and vacuum the table every
+	// interval until ctx ends.
+	RunGC(ctx context.Context, interval time.Duration)
+	RunVacuum(ctx context.Context, interval time.Duration)
+	// SetExpiry applies a reload's keep_expired and gc_maxlifetime to the operations
+	// that start from now on.
+	SetExpiry(keepExpired bool, maxLifetime time.Duration)
+}
+
+// daemonStore is what serve needs of the store: what the protocol server needs (which
+// finds the store's optional abilities itself), what metrics read, the wait for the
+// database, and the background work.
+type daemonStore interface {
+	handler.Store
+	poolStats
+	pinger
+	background
+	// Ready waits until the database answers and the table is usable, retrying (and
+	// logging each failure) until ctx ends.
+	Ready(ctx context.Context) error
+}
+
+func serve(ctx context.Context, cfg *iniconf.Config, iniPath, scanDir string, store daemonStore, log zerolog.Logger) int {
 	if cfg.Listen.Network == "tcp" && !cfg.Listen.IsLoopback() && cfg.Secret == "" {
 		log.Error().Str("listen", cfg.Listen.String()).
 			Msg("refusing to listen on a non-loopback TCP address without session_pgsql.secret")

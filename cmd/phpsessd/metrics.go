@@ -45,8 +45,23 @@ func (m *metrics) observe(op handler.Op, status handler.Status, took time.Durati
 	m.duration.WithLabelValues(op.String()).Observe(took.Seconds())
 }
 
+// poolStats is what the metrics read of the store's connections.
+type poolStats interface {
+	// PoolStat counts the connection pool's connections now.
+	PoolStat() pgsess.PoolStat
+	// LockStat counts the lock connections' work since the store opened (zero when
+	// the store has none).
+	LockStat() pgsess.LockStat
+}
+
+// pinger is the store as /healthz checks it.
+type pinger interface {
+	// Ping reports whether the database answers and the table is usable.
+	Ping(ctx context.Context) error
+}
+
 // watch adds gauges read from the server and the store at scrape time.
-func (m *metrics) watch(srv *handler.Server, store *pgsess.Store) {
+func (m *metrics) watch(srv *handler.Server, store poolStats) {
 	m.reg.MustRegister(
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "phpsessd_connections", Help: "PHP client connections open."},
 			func() float64 { return float64(srv.Stats().Connections) }),
@@ -71,7 +86,7 @@ func (m *metrics) watch(srv *handler.Server, store *pgsess.Store) {
 
 // serveMetrics serves /metrics, /healthz (200 when the database answers, else 503) and
 // Go's profiles under /debug/pprof/ on addr until ctx ends.
-func serveMetrics(ctx context.Context, addr string, m *metrics, store *pgsess.Store, log zerolog.Logger) error {
+func serveMetrics(ctx context.Context, addr string, m *metrics, store pinger, log zerolog.Logger) error {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
 	// Profiles for finding where the daemon spends its time (go tool pprof).
