@@ -212,28 +212,22 @@ var directives = []directive{
 	{Directive{"session_pgsql.gc_interval", "3600",
 		"Seconds between garbage collections; 0 (or off) disables them (run phpsessd gc from cron), a negative value collects on every session access."},
 		func(c *Config, v string) error {
-			if b, ok := parseBool(v); ok && !b {
-				v = "0" // PHP reads off, none and empty as 0.
-			}
-			n, err := strconv.ParseInt(v, 10, 32)
-			if err != nil {
+			d, ok := parseInterval(v)
+			if !ok {
 				return fmt.Errorf("invalid number of seconds %q (allowed: a whole number; 0 disables, negative means on every access)", v)
 			}
-			c.GCInterval = time.Duration(n) * time.Second
+			c.GCInterval = d
 			return nil
 		}},
 	{Directive{"session_pgsql.vacuum_interval", "21600",
 		"Seconds between VACUUM (ANALYZE) runs of the session table by one daemon at a time, where the role owns the table; 0 (or off) turns them off."},
 		func(c *Config, v string) error {
-			if b, ok := parseBool(v); ok && !b {
-				v = "0" // PHP reads off, none and empty as 0.
-			}
-			n, err := strconv.ParseInt(v, 10, 32)
-			if err != nil || n < 0 {
+			d, ok := parseInterval(v)
+			if !ok || d < 0 {
 				// The extension vacuumed at every session close when negative.
 				return fmt.Errorf("invalid number of seconds %q (allowed: a whole number from 0; 0 turns vacuuming off, a negative value, which made the extension vacuum at every session close, is not supported)", v)
 			}
-			c.VacuumInterval = time.Duration(n) * time.Second
+			c.VacuumInterval = d
 			return nil
 		}},
 	{Directive{"session_pgsql.disable", "off",
@@ -513,6 +507,16 @@ func parseBool(v string) (b, ok bool) {
 		return false, true
 	}
 	return false, false
+}
+
+// parseInterval parses a whole number of seconds as the extension's interval
+// directives take it: off, none and empty are 0, as PHP reads them.
+func parseInterval(v string) (time.Duration, bool) {
+	if b, ok := parseBool(v); ok && !b {
+		return 0, true
+	}
+	n, err := strconv.ParseInt(v, 10, 32)
+	return time.Duration(n) * time.Second, err == nil
 }
 
 // parseSize parses a byte count with PHP's optional K, M or G suffix.
