@@ -26,6 +26,9 @@ type conn struct {
 	log zerolog.Logger
 	// accepted is when the connection was accepted, from which HELLO is due.
 	accepted time.Time
+	// lock is the session lock this connection holds, from READ to the end of the
+	// session (reset ends it).
+	lock sessionLock
 
 	mu      sync.Mutex
 	busy    bool // executing, or within a PHP request's session
@@ -39,10 +42,6 @@ type conn struct {
 type session struct {
 	inRequest  bool // from HELLO until the session is written or closed
 	name, addr string
-	lockedID   string
-	release    func(Heir) // of the in-memory lock
-	token      string     // of the store's lock, when it locks across daemons
-	chain      int        // holders before this one that passed the store's lock on
 	// last is the session as READ returned it or WRITE stored it, for short_circuit.
 	last *snapshot
 }
@@ -195,6 +194,6 @@ func (c *conn) writeReply(rep Reply) bool {
 
 // reset releases the lock and forgets the PHP request's state.
 func (c *conn) reset() {
-	c.unlock()
+	c.lock.end()
 	c.session = session{}
 }

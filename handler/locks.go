@@ -5,44 +5,45 @@ import (
 	"sync"
 )
 
-// LockTable grants exclusive use of session ids within one process: one entry per id
+// lockTable grants exclusive use of session ids within one process: one entry per id
 // that is held or awaited. Waiters are woken when the holder releases, never by
-// polling. (Exclusion across daemons is the store's lock in PostgreSQL, see docs/LOCKING.md.)
+// polling. (Exclusion across daemons is the store's lock in PostgreSQL, see
+// docs/LOCKING.md; sessionLock takes both.)
 //
-// A holder may leave the next holder an Heir: the store's lock on the session, still
-// held, so that the next request of this host skips releasing and taking it again. An
-// heir nobody claims (the waiters gave up) is passed to Orphaned.
-type LockTable struct {
+// A holder may leave the next holder a handover: the store's lock on the session, still
+// held, so that the next request of this host skips releasing and taking it again. A
+// handover nobody claims (the waiters gave up) is passed to orphaned.
+type lockTable struct {
 	mu sync.Mutex
 	m  map[string]*lockEntry
-	// Orphaned, when set, is called in a goroutine of its own with an heir that no
+	// orphaned, when set, is called in a goroutine of its own with a handover that no
 	// holder claimed; it must release the store's lock.
-	Orphaned func(id string, h Heir)
+	orphaned func(id string, h handover)
 }
 
-// An Heir is what a lock's holder leaves to the next one: the token of the store's
+// A handover is what a lock's holder leaves to the next one: the token of the store's
 // lock, which stays held, how many holders in a row have passed it on, and the session
-// as the holder wrote it (under that lock nobody else wrote it since). The zero Heir
-// leaves nothing.
-type Heir struct {
-	Token   string
-	Chain   int
-	Written *snapshot
+// as the holder wrote it (under that lock nobody else wrote it since). The zero
+// handover leaves nothing.
+type handover struct {
+	token   string
+	chain   int
+	written *snapshot
 }
 
 type lockEntry struct {
 	token chan struct{} // holds one value while the lock is held
 	refs  int           // holder and waiters; the entry is dropped at zero
-	heir  Heir          // left by the last holder, for the next
+	left  handover      // left by the last holder, for the next
 }
 
-// NewLockTable returns an empty lock table.
-func NewLockTable() *LockTable { return &LockTable{m: make(map[string]*lockEntry)} }
+// newLockTable returns an empty lock table.
+func newLockTable() *lockTable { return &lockTable{m: make(map[string]*lockEntry)} }
 
-// Lock blocks until id is free or ctx ends; it then returns ctx's error and holds
+// lock blocks until id is free or ctx ends; it then returns ctx's error and holds
 // nothing. It returns what the last holder left. Calling the returned release function
 // ends the lock, leaving its argument to the next holder; later calls do nothing.
-func (t *LockTable) Lock(ctx context.Context, id string) (func(Heir), Heir, error) {
+func (t *lockTable) lock(ctx context.Context, id string) (func(handover), handover, error) {
 	t.mu.Lock()
 	e := t.m[id]
 	if e == nil {
@@ -57,29 +58,29 @@ func (t *LockTable) Lock(ctx context.Context, id string) (func(Heir), Heir, erro
 		return t.releaser(id, e), t.claim(e), nil
 	case <-ctx.Done():
 		t.unref(id, e)
-		return nil, Heir{}, ctx.Err()
+		return nil, handover{}, ctx.Err()
 	}
 }
 
-// claim takes the heir the last holder left.
-func (t *LockTable) claim(e *lockEntry) Heir {
+// claim takes the handover the last holder left.
+func (t *lockTable) claim(e *lockEntry) handover {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	h := e.heir
-	e.heir = Heir{}
+	h := e.left
+	e.left = handover{}
 	return h
 }
 
-// Waiting reports whether requests wait for id's lock.
-func (t *LockTable) Waiting(id string) bool {
+// waiting reports whether requests wait for id's lock.
+func (t *lockTable) waiting(id string) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	e := t.m[id]
 	return e != nil && e.refs > 1
 }
 
-// TryLock takes the lock on id if it is free, without waiting, as Lock does.
-func (t *LockTable) TryLock(id string) (release func(Heir), inherited Heir, ok bool) {
+// tryLock takes the lock on id if it is free, without waiting, as lock does.
+func (t *lockTable) tryLock(id string) (release func(handover), inherited handover, ok bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	e := t.m[id]
@@ -90,22 +91,22 @@ func (t *LockTable) TryLock(id string) (release func(Heir), inherited Heir, ok b
 	select {
 	case e.token <- struct{}{}:
 		e.refs++
-		inherited, e.heir = e.heir, Heir{}
+		inherited, e.left = e.left, handover{}
 		return t.releaser(id, e), inherited, true
 	default:
 		if e.refs == 0 {
 			delete(t.m, id)
 		}
-		return nil, Heir{}, false
+		return nil, handover{}, false
 	}
 }
 
-func (t *LockTable) releaser(id string, e *lockEntry) func(Heir) {
+func (t *lockTable) releaser(id string, e *lockEntry) func(handover) {
 	var once sync.Once
-	return func(h Heir) {
+	return func(h handover) {
 		once.Do(func() {
 			t.mu.Lock()
-			e.heir = h
+			e.left = h
 			t.mu.Unlock()
 			<-e.token
 			t.unref(id, e)
@@ -113,22 +114,22 @@ func (t *LockTable) releaser(id string, e *lockEntry) func(Heir) {
 	}
 }
 
-func (t *LockTable) unref(id string, e *lockEntry) {
+func (t *lockTable) unref(id string, e *lockEntry) {
 	t.mu.Lock()
 	e.refs--
-	var orphan Heir
+	var orphan handover
 	if e.refs == 0 {
 		delete(t.m, id)
-		orphan, e.heir = e.heir, Heir{}
+		orphan, e.left = e.left, handover{}
 	}
 	t.mu.Unlock()
-	if orphan.Token != "" && t.Orphaned != nil {
-		go t.Orphaned(id, orphan)
+	if orphan.token != "" && t.orphaned != nil {
+		go t.orphaned(id, orphan)
 	}
 }
 
-// Len returns how many ids are held or awaited.
-func (t *LockTable) Len() int {
+// len returns how many ids are held or awaited.
+func (t *lockTable) len() int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return len(t.m)

@@ -7,70 +7,70 @@ import (
 )
 
 func TestLockTableLeavesTheHeirToTheNextHolderOnly(t *testing.T) {
-	tab := NewLockTable()
-	release, heir, err := tab.Lock(context.Background(), "s")
-	if err != nil || heir.Token != "" {
+	tab := newLockTable()
+	release, heir, err := tab.lock(context.Background(), "s")
+	if err != nil || heir.token != "" {
 		t.Fatalf("first lock: %+v %v", heir, err)
 	}
-	if tab.Waiting("s") {
+	if tab.waiting("s") {
 		t.Fatal("Waiting with no waiter")
 	}
-	got := make(chan Heir)
+	got := make(chan handover)
 	go func() {
-		release, heir, err := tab.Lock(context.Background(), "s")
+		release, heir, err := tab.lock(context.Background(), "s")
 		if err != nil {
 			t.Error(err)
 		}
-		release(Heir{})
+		release(handover{})
 		got <- heir
 	}()
-	for !tab.Waiting("s") {
+	for !tab.waiting("s") {
 		time.Sleep(time.Millisecond)
 	}
-	release(Heir{Token: "tok", Chain: 1})
-	if h := <-got; h.Token != "tok" || h.Chain != 1 {
+	release(handover{token: "tok", chain: 1})
+	if h := <-got; h.token != "tok" || h.chain != 1 {
 		t.Fatalf("the waiter inherited %+v", h)
 	}
-	_, heir, ok := tab.TryLock("s")
-	if !ok || heir.Token != "" {
+	_, heir, ok := tab.tryLock("s")
+	if !ok || heir.token != "" {
 		t.Fatalf("after a release that left nothing: %+v %v", heir, ok)
 	}
 }
 
 func TestLockTableHandsAnUnclaimedHeirToOrphaned(t *testing.T) {
-	tab := NewLockTable()
-	orphaned := make(chan Heir, 1)
-	tab.Orphaned = func(id string, h Heir) {
+	tab := newLockTable()
+	orphaned := make(chan handover, 1)
+	tab.orphaned = func(id string, h handover) {
 		if id != "s" {
 			t.Errorf("orphaned id %q", id)
 		}
 		orphaned <- h
 	}
-	release, _, _ := tab.Lock(context.Background(), "s")
+	release, _, _ := tab.lock(context.Background(), "s")
 	// A waiter that gives up: the heir left meanwhile has nobody to go to.
 	ctx, cancel := context.WithCancel(context.Background())
 	waited := make(chan error)
 	go func() {
-		_, _, err := tab.Lock(ctx, "s")
+		_, _, err := tab.lock(ctx, "s")
 		waited <- err
 	}()
-	for !tab.Waiting("s") {
+	for !tab.waiting("s") {
 		time.Sleep(time.Millisecond)
 	}
 	cancel()
 	if err := <-waited; err == nil {
 		t.Fatal("a cancelled wait got the lock")
 	}
-	release(Heir{Token: "tok"})
+	release(handover{token: "tok"})
 	select {
 	case h := <-orphaned:
-		if h.Token != "tok" {
+		if h.token != "tok" {
 			t.Fatalf("orphaned %+v", h)
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("the unclaimed heir never reached Orphaned")
 	}
-	if tab.Len() != 0 {
-		t.Fatalf("%d entries left", tab.Len())
+	if tab.len() != 0 {
+		t.Fatalf("%d entries left", tab.len())
 	}
 }

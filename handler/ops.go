@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"strconv"
 	"strings"
 	"time"
@@ -129,8 +128,8 @@ func (c *conn) dispatch(ctx context.Context, req Request) ([][]byte, error) {
 			c.skipWrite(id)
 			return nil, nil
 		}
-		err := c.srv.store.Touch(ctx, id, c.name, c.addr, c.heldToken(id))
-		c.lockEnded(id, err, nil)
+		err := c.srv.store.Touch(ctx, id, c.name, c.addr, c.lock.tokenFor(id))
+		c.lock.written(id, err, nil)
 		if err == nil {
 			c.inRequest = false
 		}
@@ -204,7 +203,7 @@ func (c *conn) read(ctx context.Context, id string) ([][]byte, error) {
 		sess, err = c.srv.store.Read(ctx, id)
 	}
 	if err != nil {
-		c.unlock()
+		c.lock.end()
 		return nil, err
 	}
 	if gc, ok := c.srv.store.(Collector); ok && c.srv.config().GCOnAccess {
@@ -222,10 +221,8 @@ func (c *conn) read(ctx context.Context, id string) ([][]byte, error) {
 		intField(m.Notice), []byte(m.ErrMessage)}, nil
 }
 
-// lockAndRead takes the session's lock, waiting up to LockTimeout, and reads it: first
-// the in-memory lock, so that the requests of this host queue without touching the
-// database, then (when the store locks across daemons) the store's lock, polling while
-// another daemon holds it.
+// lockAndRead takes the session's lock (sessionLock.take), waiting up to LockTimeout,
+// and reads the session.
 func (c *conn) lockAndRead(ctx context.Context, id string) (*pgsess.Session, error) {
 	// Waiting ends at the lock timeout, or when the client sends or goes away.
 	deadline := time.Now().Add(c.srv.config().LockTimeout)
@@ -245,112 +242,20 @@ func (c *conn) lockAndRead(ctx context.Context, id string) (*pgsess.Session, err
 			stopWatching()
 		}
 	}()
-	timedOut := func(err error) error {
-		if errors.Is(err, context.DeadlineExceeded) {
-			return fail(StatusLockTimeout, "session is locked by another request; gave up after %s (session_pgsql.lock_timeout)", c.srv.config().LockTimeout)
-		}
-		return err
+	sess, err := c.lock.take(ctx, wait, id, c.name, c.addr)
+	if errors.Is(err, context.DeadlineExceeded) {
+		return nil, fail(StatusLockTimeout, "session is locked by another request; gave up after %s (session_pgsql.lock_timeout)", c.srv.config().LockTimeout)
 	}
-	if c.lockedID != id {
-		c.unlock()
-		release, heir, ok := c.srv.table.TryLock(id)
-		if !ok {
-			var err error
-			if release, heir, err = c.srv.table.Lock(wait(), id); err != nil {
-				return nil, timedOut(err)
-			}
-		}
-		c.release, c.lockedID = release, id
-		c.token, c.chain = heir.Token, heir.Chain // the store's lock, when the last holder left it
-		if w := heir.Written; c.token != "" && w != nil && w.id == id {
-			// The last holder wrote this under the lock it left: nobody else can have
-			// written since, so it is what a read would return.
-			return &pgsess.Session{ID: id, Data: w.data, Meta: w.meta}, nil
-		}
-	}
-	if !c.srv.store.LocksAcrossDaemons() {
-		return c.srv.store.Read(ctx, id)
-	}
-	if c.token == "" {
-		c.token = c.srv.store.NewToken()
-	}
-	lockCtx := ctx
-	for pause := time.Millisecond; ; pause = min(2*pause, 100*time.Millisecond) {
-		sess, err := c.srv.store.Lock(lockCtx, id, c.name, c.addr, c.token)
-		if !errors.Is(err, pgsess.ErrLocked) {
-			return sess, timedOut(err)
-		}
-		lockCtx = wait() // another daemon holds it: from now on, a wait
-		select {
-		case <-lockCtx.Done():
-			return nil, timedOut(lockCtx.Err())
-		case <-time.After(pause + rand.N(pause)):
-		}
-	}
-}
-
-// heldToken returns the store lock's token when this connection holds id's lock, else "".
-func (c *conn) heldToken(id string) string {
-	if c.lockedID == id {
-		return c.token
-	}
-	return ""
-}
-
-// lockEnded releases id's lock after a WRITE or UPDATE_TIMESTAMP, which PHP follows
-// with CLOSE. Under a store lock the statement itself ended it, unless it failed for
-// another reason than losing it: then unlock ends it; or it kept it (a WRITE with
-// Keep, which wrote kept): then it goes to the next request of this host waiting for
-// the session, with what was written.
-func (c *conn) lockEnded(id string, err error, kept *snapshot) {
-	if c.lockedID != id {
-		return
-	}
-	if err == nil && kept != nil {
-		c.release(Heir{Token: c.token, Chain: c.chain + 1, Written: kept})
-		c.release, c.lockedID, c.token, c.chain = nil, "", "", 0
-		return
-	}
-	if err == nil || errors.Is(err, pgsess.ErrLeaseLost) {
-		c.token = ""
-	}
-	c.unlock()
-}
-
-// maxChain bounds how many requests in a row pass the store's lock on to the next
-// request of the host, so that requests of other hosts waiting for it get their turn.
-const maxChain = 8
-
-// keepLock tells a WRITE of id to keep the store's lock for the next request of this
-// host, because one is waiting for it.
-func (c *conn) keepLock(id string) bool {
-	return c.heldToken(id) != "" && c.chain < maxChain && c.srv.store.KeepsLocks() && c.srv.table.Waiting(id)
+	return sess, err
 }
 
 // skipWrite ends a WRITE or UPDATE_TIMESTAMP that short_circuit leaves out: like a
 // write, it ends the lock.
 func (c *conn) skipWrite(id string) {
-	if c.lockedID == id {
-		c.unlock()
+	if c.lock.holds(id) {
+		c.lock.end()
 	}
 	c.inRequest = false
-}
-
-// unlock ends the store's lock (if any) and then the in-memory lock, so that a waiter of this
-// host never finds that still held.
-func (c *conn) unlock() {
-	if c.token != "" {
-		ctx, cancel := context.WithTimeout(context.Background(), c.srv.config().FrameTimeout)
-		if err := c.srv.store.Release(ctx, c.lockedID, c.token); err != nil {
-			c.log.Warn().Err(err).Msg("releasing a session lock failed; it ends with its lease")
-		}
-		cancel()
-		c.token = ""
-	}
-	if c.release != nil {
-		c.release(Heir{})
-	}
-	c.release, c.lockedID, c.chain = nil, "", 0
 }
 
 // leaseErr turns pgsess.ErrLeaseLost into its status.
@@ -378,14 +283,14 @@ func (c *conn) write(ctx context.Context, id string, f [][]byte) error {
 		return nil
 	}
 	written := &snapshot{id: id, data: bytes.Clone(f[0]), meta: meta}
-	keep := c.keepLock(id)
+	keep := c.lock.keepFor(id)
 	err := c.srv.store.Write(ctx, pgsess.Write{ID: id, Name: c.name, Data: written.data, Meta: meta, Addr: c.addr,
-		Token: c.heldToken(id), Keep: keep})
+		Token: c.lock.tokenFor(id), Keep: keep})
 	var kept *snapshot
 	if keep {
 		kept = written
 	}
-	c.lockEnded(id, err, kept)
+	c.lock.written(id, err, kept)
 	if err == nil {
 		c.last = written
 		c.inRequest = false // PHP closes the session next; the client may not say so

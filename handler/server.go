@@ -151,7 +151,7 @@ type Config struct {
 type Server struct {
 	cfg   atomic.Pointer[Config]
 	store Store
-	table *LockTable
+	table *lockTable
 	log   zerolog.Logger
 
 	mu        sync.Mutex
@@ -171,18 +171,18 @@ const refusalLogEvery = time.Minute
 // New returns a Server that stores sessions in store and locks them within this process.
 func New(cfg Config, store Store) *Server {
 	cfg = withDefaults(cfg)
-	t := NewLockTable()
+	t := newLockTable()
 	s := &Server{
 		store: store, table: t, log: cfg.Logger,
 		listeners: make(map[net.Listener]struct{}),
 		conns:     make(map[*conn]struct{}),
 		done:      make(chan struct{}),
 	}
-	t.Orphaned = func(id string, h Heir) {
+	t.orphaned = func(id string, h handover) {
 		// The requests that waited for a lock left to them gave up meanwhile.
 		ctx, cancel := context.WithTimeout(context.Background(), s.config().FrameTimeout)
 		defer cancel()
-		if err := store.Release(ctx, id, h.Token); err != nil {
+		if err := store.Release(ctx, id, h.token); err != nil {
 			s.log.Warn().Err(err).Msg("releasing a session lock that no request claimed failed")
 		}
 	}
@@ -331,7 +331,7 @@ func (s *Server) Stats() Stats {
 	s.mu.Lock()
 	n, refused := len(s.conns), s.refused
 	s.mu.Unlock()
-	return Stats{Connections: n, LockedIDs: s.table.Len(), Refused: refused}
+	return Stats{Connections: n, LockedIDs: s.table.len(), Refused: refused}
 }
 
 // newConn registers a connection just accepted, or returns nil: while draining (then
@@ -355,6 +355,7 @@ func (s *Server) newConn(nc net.Conn) (c *conn, full int) {
 	}
 	c = &conn{srv: s, nc: nc, br: bufio.NewReader(nc), bw: bufio.NewWriter(nc), accepted: time.Now(),
 		log: s.log.With().Str("peer", peerName(nc)).Logger()}
+	c.lock = sessionLock{srv: s, log: c.log}
 	s.conns[c] = struct{}{}
 	return c, 0
 }

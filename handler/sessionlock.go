@@ -1,0 +1,136 @@
+package handler
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"time"
+
+	"github.com/phpsessd/phpsessd/pgsess"
+	"github.com/rs/zerolog"
+)
+
+// maxChain bounds how many requests in a row pass the store's lock on to the next
+// request of the host, so that requests of other hosts waiting for it get their turn.
+const maxChain = 8
+
+// sessionLock is one connection's lock on a session, from the READ that takes it to
+// the WRITE, UPDATE_TIMESTAMP or CLOSE that ends it. It is the one place where locks
+// are taken, handed over and ended:
+//
+//   - first this host's lock (the server's lockTable), so that the requests of this
+//     host queue in memory without touching the database;
+//   - then, when the store locks across daemons, the store's lock under a token,
+//     polled while another daemon holds it;
+//   - a WRITE while another request of this host waits for the session keeps the
+//     store's lock (where the store can) and hands it over with what it wrote, at most
+//     maxChain times in a row.
+//
+// It is not safe for concurrent use: a connection executes one request at a time. The
+// zero value, with srv and log set, holds nothing.
+type sessionLock struct {
+	srv *Server
+	log zerolog.Logger
+
+	id      string         // the session held, "" for none
+	release func(handover) // ends this host's lock
+	token   string         // the store's lock, "" for none
+	chain   int            // holders before this one that handed the store's lock over
+}
+
+// take takes id's lock and reads the session, as Store.Lock (or Store.Read when the
+// store locks within this daemon only). A connection that holds id already keeps it.
+// wait returns the context that bounds waiting for the lock (the lock timeout, the
+// client going away); it is called only when the lock is taken.
+func (l *sessionLock) take(ctx context.Context, wait func() context.Context, id, name, addr string) (*pgsess.Session, error) {
+	store := l.srv.store
+	if l.id != id {
+		l.end()
+		release, left, ok := l.srv.table.tryLock(id)
+		if !ok {
+			var err error
+			if release, left, err = l.srv.table.lock(wait(), id); err != nil {
+				return nil, err
+			}
+		}
+		l.id, l.release, l.token, l.chain = id, release, left.token, left.chain
+		if w := left.written; l.token != "" && w != nil && w.id == id {
+			// The last holder wrote this under the lock it handed over: nobody else
+			// can have written since, so it is what a read would return.
+			return &pgsess.Session{ID: id, Data: w.data, Meta: w.meta}, nil
+		}
+	}
+	if !store.LocksAcrossDaemons() {
+		return store.Read(ctx, id)
+	}
+	if l.token == "" {
+		l.token = store.NewToken()
+	}
+	lockCtx := ctx
+	for pause := time.Millisecond; ; pause = min(2*pause, 100*time.Millisecond) {
+		sess, err := store.Lock(lockCtx, id, name, addr, l.token)
+		if !errors.Is(err, pgsess.ErrLocked) {
+			return sess, err
+		}
+		lockCtx = wait() // another daemon holds it: from now on, a wait
+		select {
+		case <-lockCtx.Done():
+			return nil, lockCtx.Err()
+		case <-time.After(pause + rand.N(pause)):
+		}
+	}
+}
+
+// holds reports whether the lock is on id.
+func (l *sessionLock) holds(id string) bool { return l.id != "" && l.id == id }
+
+// tokenFor returns the store lock's token when the lock is on id, else "": what a
+// WRITE or UPDATE_TIMESTAMP of id writes under.
+func (l *sessionLock) tokenFor(id string) string {
+	if l.holds(id) {
+		return l.token
+	}
+	return ""
+}
+
+// keepFor tells a WRITE of id to keep the store's lock for the next request of this
+// host, because one is waiting for it and the chain is not at its bound.
+func (l *sessionLock) keepFor(id string) bool {
+	return l.tokenFor(id) != "" && l.chain < maxChain && l.srv.store.KeepsLocks() && l.srv.table.waiting(id)
+}
+
+// written ends the lock after a WRITE or UPDATE_TIMESTAMP of id, whose result is err.
+// Under a store lock the statement itself ended it, unless it failed for another
+// reason than losing it: then the store's lock is released here; or it kept it (a WRITE
+// with Keep, which wrote kept): then it goes to the next request of this host waiting
+// for the session, with what was written.
+func (l *sessionLock) written(id string, err error, kept *snapshot) {
+	if !l.holds(id) {
+		return
+	}
+	if err == nil && kept != nil {
+		l.release(handover{token: l.token, chain: l.chain + 1, written: kept})
+		l.id, l.release, l.token, l.chain = "", nil, "", 0
+		return
+	}
+	if err == nil || errors.Is(err, pgsess.ErrLeaseLost) {
+		l.token = "" // nothing left to release
+	}
+	l.end()
+}
+
+// end ends the store's lock (if any) and then this host's lock, so that a waiter of
+// this host never finds the store's lock still held. Holding nothing, it does nothing.
+func (l *sessionLock) end() {
+	if l.token != "" {
+		ctx, cancel := context.WithTimeout(context.Background(), l.srv.config().FrameTimeout)
+		if err := l.srv.store.Release(ctx, l.id, l.token); err != nil {
+			l.log.Warn().Err(err).Msg("releasing a session lock failed; it ends with its lease")
+		}
+		cancel()
+	}
+	if l.release != nil {
+		l.release(handover{})
+	}
+	l.id, l.release, l.token, l.chain = "", nil, "", 0
+}
