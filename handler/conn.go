@@ -42,6 +42,9 @@ type conn struct {
 type session struct {
 	inRequest  bool // from HELLO until the session is written or closed
 	name, addr string
+	// unlockedRead is the session last read with READ_UNLOCKED (and not with READ
+	// since), which this request must not write.
+	unlockedRead string
 	// last is the session as READ returned it or WRITE stored it, for short_circuit.
 	last *snapshot
 }

@@ -120,10 +120,18 @@ func (c *conn) dispatch(ctx context.Context, req Request) ([][]byte, error) {
 	case OpHello:
 		return c.hello(f)
 	case OpRead:
-		return c.read(ctx, id)
+		return c.read(ctx, id, true)
+	case OpReadUnlocked:
+		return c.read(ctx, id, false)
 	case OpWrite:
+		if err := c.writable(id); err != nil {
+			return nil, err
+		}
 		return nil, c.write(ctx, id, f[1:])
 	case OpUpdateTimestamp:
+		if err := c.writable(id); err != nil {
+			return nil, err
+		}
 		if c.srv.config().ShortCircuit {
 			c.skipWrite(id)
 			return nil, nil
@@ -194,17 +202,28 @@ func (c *conn) hello(f [][]byte) ([][]byte, error) {
 	}, nil
 }
 
-func (c *conn) read(ctx context.Context, id string) ([][]byte, error) {
+// read serves READ (lock) and READ_UNLOCKED (not lock): the session's data and meta.
+// READ takes the session's lock when Locking is on; READ_UNLOCKED neither takes nor
+// waits for it, leaves whatever lock the connection holds as it is, and marks the
+// session so that this request cannot write it (writable).
+func (c *conn) read(ctx context.Context, id string, lock bool) ([][]byte, error) {
 	var sess *pgsess.Session
 	var err error
-	if c.srv.config().Locking {
+	if lock && c.srv.config().Locking {
 		sess, err = c.lockAndRead(ctx, id)
 	} else {
 		sess, err = c.srv.store.Read(ctx, id)
 	}
 	if err != nil {
-		c.lock.end()
+		if lock {
+			c.lock.end()
+		}
 		return nil, err
+	}
+	if lock {
+		c.unlockedRead = ""
+	} else {
+		c.unlockedRead = id
 	}
 	if gc, ok := c.srv.store.(Collector); ok && c.srv.config().GCOnAccess {
 		if _, err := gc.GC(ctx); err != nil {
@@ -247,6 +266,16 @@ func (c *conn) lockAndRead(ctx context.Context, id string) (*pgsess.Session, err
 		return nil, fail(StatusLockTimeout, "session is locked by another request; gave up after %s (session_pgsql.lock_timeout)", c.srv.config().LockTimeout)
 	}
 	return sess, err
+}
+
+// writable refuses a WRITE or UPDATE_TIMESTAMP of a session this request read with
+// READ_UNLOCKED (and not with READ since): it was read without the lock, so writing it
+// back could undo what a request holding the lock wrote meanwhile.
+func (c *conn) writable(id string) error {
+	if c.unlockedRead != "" && c.unlockedRead == id {
+		return fail(StatusBadRequest, "session was read with READ_UNLOCKED, without its lock: this request cannot write it (read it with READ to write)")
+	}
+	return nil
 }
 
 // skipWrite ends a WRITE or UPDATE_TIMESTAMP that short_circuit leaves out: like a

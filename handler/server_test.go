@@ -606,3 +606,44 @@ func TestDatabaseDownGivesAnErrorNotACrash(t *testing.T) {
 	c.fails(handler.StatusDBUnavailable, handler.OpWrite, sid, "a|i:1;", "", "0", "0", "0", "")
 	c.ok(handler.OpClose)
 }
+
+// An unlocked read returns the data at once while another request holds the lock, in
+// every lock method, and the request that read so cannot write the session back.
+func TestReadUnlockedNeitherWaitsForTheLockNorWrites(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		locks pgsess.LockMethod
+	}{{"host-only", nil}, {"lease", leases}, {"advisory", pgsess.Advisory{}}} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnvLocking(t, handler.Config{Locking: true, LockTimeout: time.Minute},
+				testenv.SharedPG(t).NewDatabase(t), tc.locks)
+			w := e.hello()
+			w.ok(handler.OpRead, sid)
+			write(w, sid, "n|i:1;")
+
+			holder := e.hello()
+			holder.ok(handler.OpRead, sid) // holds the lock; would make READ wait a minute
+			r := e.hello()
+			if got := r.ok(handler.OpReadUnlocked, sid); got[0] != "n|i:1;" {
+				t.Fatalf("READ_UNLOCKED returned %q", got[0])
+			}
+			if msg := r.fails(handler.StatusBadRequest, handler.OpWrite, sid, "n|i:99;", "", "0", "0", "0", ""); !strings.Contains(msg, "READ_UNLOCKED") {
+				t.Fatalf("WRITE after READ_UNLOCKED: %q", msg)
+			}
+			r.fails(handler.StatusBadRequest, handler.OpUpdateTimestamp, sid)
+			r.ok(handler.OpClose)
+			write(holder, sid, "n|i:2;") // the lock holder's write is not lost
+			if data, _ := rowData(t, e.dsn, sid); data != "n|i:2;" {
+				t.Fatalf("row %q after the holder's write", data)
+			}
+			// A READ in the same request makes the session writable again.
+			r.ok(handler.OpHello, "1", "", "PHPSESSID", "")
+			r.ok(handler.OpReadUnlocked, sid)
+			r.ok(handler.OpRead, sid)
+			write(r, sid, "n|i:3;")
+			if data, _ := rowData(t, e.dsn, sid); data != "n|i:3;" {
+				t.Fatalf("row %q after READ then WRITE", data)
+			}
+		})
+	}
+}

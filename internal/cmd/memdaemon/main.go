@@ -149,7 +149,7 @@ func (s *server) conn(nc net.Conn) {
 var fields = map[handler.Op]int{
 	handler.OpHello: 4, handler.OpRead: 1, handler.OpWrite: 7, handler.OpUpdateTimestamp: 1,
 	handler.OpClose: 0, handler.OpDestroy: 1, handler.OpGC: 1, handler.OpValidateID: 1,
-	handler.OpStatus: 0, handler.OpReset: 0, handler.OpInfo: 1,
+	handler.OpStatus: 0, handler.OpReset: 0, handler.OpInfo: 1, handler.OpReadUnlocked: 1,
 }
 
 // emptySession is READ's reply for a session never written.
@@ -174,7 +174,7 @@ func (c *conn) serve(req handler.Request) (handler.Reply, bool) {
 	}
 	var id string
 	switch req.Op {
-	case handler.OpRead, handler.OpWrite, handler.OpUpdateTimestamp, handler.OpDestroy, handler.OpValidateID, handler.OpInfo:
+	case handler.OpRead, handler.OpReadUnlocked, handler.OpWrite, handler.OpUpdateTimestamp, handler.OpDestroy, handler.OpValidateID, handler.OpInfo:
 		if !validID(req.Fields[0]) {
 			return errorReply(handler.StatusInvalidID, req.ID, "invalid session id"), false
 		}
@@ -212,12 +212,9 @@ func (c *conn) serve(req handler.Request) (handler.Reply, bool) {
 			}
 			c.held, c.heldCh = id, ch
 		}
-		s.mu.Lock()
-		ok.Fields = s.sessions[id]
-		s.mu.Unlock()
-		if ok.Fields == nil {
-			ok.Fields = emptySession
-		}
+		ok.Fields = s.read(id)
+	case handler.OpReadUnlocked:
+		ok.Fields = s.read(id)
 	case handler.OpWrite:
 		// One copy of the six fields READ returns, out of the frame's buffer.
 		size := 0
@@ -274,6 +271,16 @@ func (c *conn) serve(req handler.Request) (handler.Reply, bool) {
 		ok.Fields = [][]byte{[]byte(js)}
 	}
 	return ok, false
+}
+
+// read returns READ's reply fields for session id.
+func (s *server) read(id string) [][]byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if f := s.sessions[id]; f != nil {
+		return f
+	}
+	return emptySession
 }
 
 // validID reports whether id is 1 to 256 bytes of PHP's session id alphabet.
