@@ -23,12 +23,19 @@ type lockTable struct {
 
 // A handover is what a lock's holder leaves to the next one: the token of the store's
 // lock, which stays held, how many holders in a row have passed it on, and the session
-// as the holder wrote it (under that lock nobody else wrote it since). The zero
-// handover leaves nothing.
+// as the holder wrote it (under that lock nobody else wrote it since); or, with no
+// token, that the holder released the store's lock to let another daemon waiting for
+// it have its turn (yield). The zero handover leaves nothing.
 type handover struct {
 	token   string
 	chain   int
 	written *snapshot
+	// contended: a holder of this chain found the store's lock held by another
+	// daemon, which is likely to be waiting for it again.
+	contended bool
+	// yield: the store's lock was released at the end of a contended chain; the next
+	// holder waits before taking it again (sessionLock.take).
+	yield bool
 }
 
 type lockEntry struct {

@@ -14,6 +14,23 @@ import (
 // request of the host, so that requests of other hosts waiting for it get their turn.
 const maxChain = 8
 
+// maxContendedChain is maxChain for a chain that found another daemon holding the lock:
+// that daemon's requests wait for the whole chain, and a longer one made their p99
+// three times that of one daemon alone (make bench, shared, two daemons).
+const maxContendedChain = 2
+
+// maxPoll bounds the pause between two attempts to take a store lock another daemon
+// holds. yieldFor is how long the next request of a host waits before taking the
+// store's lock again after a contended chain released it: longer than any pause of a
+// polling daemon (maxPoll plus its jitter), so that the other daemon's next attempt
+// comes first and finds it free. Without it the releasing host, whose next request
+// is already waiting in memory, took the lock back within a millisecond nearly every
+// time, and a daemon polling on the same sessions got a small share of them.
+const (
+	maxPoll  = 4 * time.Millisecond
+	yieldFor = 2*maxPoll + time.Millisecond
+)
+
 // sessionLock is one connection's lock on a session, from the READ that takes it to
 // the WRITE, UPDATE_TIMESTAMP or CLOSE that ends it. It is the one place where locks
 // are taken, handed over and ended:
@@ -24,7 +41,9 @@ const maxChain = 8
 //     polled while another daemon holds it;
 //   - a WRITE while another request of this host waits for the session keeps the
 //     store's lock (where the store can) and hands it over with what it wrote, at most
-//     maxChain times in a row.
+//     maxChain times in a row; when another daemon was found holding the lock during
+//     the chain, the next request of this host then yields it (yieldFor), so that
+//     daemons sharing a session take turns.
 //
 // It is not safe for concurrent use: a connection executes one request at a time. The
 // zero value, with srv and log set, holds nothing.
@@ -36,6 +55,9 @@ type sessionLock struct {
 	release func(handover) // ends this host's lock
 	token   string         // the store's lock, "" for none
 	chain   int            // holders before this one that handed the store's lock over
+	// contended: this holder or one before it in the chain found the store's lock
+	// held by another daemon.
+	contended bool
 }
 
 // take takes id's lock and reads the session, as Store.Lock (or Store.Read when the
@@ -53,11 +75,18 @@ func (l *sessionLock) take(ctx context.Context, wait func() context.Context, id,
 				return nil, err
 			}
 		}
-		l.id, l.release, l.token, l.chain = id, release, left.token, left.chain
+		l.id, l.release, l.token, l.chain, l.contended = id, release, left.token, left.chain, left.contended
 		if w := left.written; l.token != "" && w != nil && w.id == id {
 			// The last holder wrote this under the lock it handed over: nobody else
 			// can have written since, so it is what a read would return.
 			return &pgsess.Session{ID: id, Data: w.data, Meta: w.meta}, nil
+		}
+		if left.yield {
+			select {
+			case <-wait().Done():
+				return nil, wait().Err()
+			case <-time.After(yieldFor):
+			}
 		}
 	}
 	if !store.LocksAcrossDaemons() {
@@ -67,11 +96,12 @@ func (l *sessionLock) take(ctx context.Context, wait func() context.Context, id,
 		l.token = store.NewToken()
 	}
 	lockCtx := ctx
-	for pause := time.Millisecond; ; pause = min(2*pause, 100*time.Millisecond) {
+	for pause := time.Millisecond; ; pause = min(2*pause, maxPoll) {
 		sess, err := store.Lock(lockCtx, id, name, addr, l.token)
 		if !errors.Is(err, pgsess.ErrLocked) {
 			return sess, err
 		}
+		l.contended = true
 		lockCtx = wait() // another daemon holds it: from now on, a wait
 		select {
 		case <-lockCtx.Done():
@@ -96,7 +126,11 @@ func (l *sessionLock) tokenFor(id string) string {
 // keepFor tells a WRITE of id to keep the store's lock for the next request of this
 // host, because one is waiting for it and the chain is not at its bound.
 func (l *sessionLock) keepFor(id string) bool {
-	return l.tokenFor(id) != "" && l.chain < maxChain && l.srv.store.KeepsLocks() && l.srv.table.waiting(id)
+	bound := maxChain
+	if l.contended {
+		bound = maxContendedChain
+	}
+	return l.tokenFor(id) != "" && l.chain < bound && l.srv.store.KeepsLocks() && l.srv.table.waiting(id)
 }
 
 // written ends the lock after a WRITE or UPDATE_TIMESTAMP of id, whose result is err.
@@ -109,19 +143,25 @@ func (l *sessionLock) written(id string, err error, kept *snapshot) {
 		return
 	}
 	if err == nil && kept != nil {
-		l.release(handover{token: l.token, chain: l.chain + 1, written: kept})
-		l.id, l.release, l.token, l.chain = "", nil, "", 0
+		l.release(handover{token: l.token, chain: l.chain + 1, written: kept, contended: l.contended})
+		l.id, l.release, l.token, l.chain, l.contended = "", nil, "", 0, false
 		return
 	}
+	// The end of a contended chain (at its bound, or with the store unable to keep
+	// locks): the next request of this host lets the other daemon have its turn.
+	yield := err == nil && l.contended
 	if err == nil || errors.Is(err, pgsess.ErrLeaseLost) {
 		l.token = "" // nothing left to release
 	}
-	l.end()
+	l.endLeaving(handover{yield: yield})
 }
 
 // end ends the store's lock (if any) and then this host's lock, so that a waiter of
 // this host never finds the store's lock still held. Holding nothing, it does nothing.
-func (l *sessionLock) end() {
+func (l *sessionLock) end() { l.endLeaving(handover{}) }
+
+// endLeaving is end, leaving h (which holds no token) to this host's next holder.
+func (l *sessionLock) endLeaving(h handover) {
 	if l.token != "" {
 		ctx, cancel := context.WithTimeout(context.Background(), l.srv.config().FrameTimeout)
 		if err := l.srv.store.Release(ctx, l.id, l.token); err != nil {
@@ -130,7 +170,7 @@ func (l *sessionLock) end() {
 		cancel()
 	}
 	if l.release != nil {
-		l.release(handover{})
+		l.release(h)
 	}
-	l.id, l.release, l.token, l.chain = "", nil, "", 0
+	l.id, l.release, l.token, l.chain, l.contended = "", nil, "", 0, false
 }
