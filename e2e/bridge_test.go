@@ -415,3 +415,49 @@ func TestInspectPrintsASessionDecoded(t *testing.T) {
 		t.Fatalf("missing session: exit %d\n%s", code, out)
 	}
 }
+
+// session_pgsql_start_read_only() reads a session another request holds the lock of,
+// at once, and never writes it.
+func TestReadOnlySessionNeitherWaitsForTheLockNorWrites(t *testing.T) {
+	s := newSite(t, "session_pgsql.lock_timeout = 5\n")
+	holder := s.web.Browser()
+	s.mustGet(holder, "do=count")
+	id := holder.Cookie("PHPSESSID")
+	reader := s.web.Browser()
+	reader.SetCookie("PHPSESSID", id)
+
+	release := filepath.Join(t.TempDir(), "release")
+	done := make(chan page)
+	go func() { done <- s.get(holder, "do=count&until="+release) }()
+	for {
+		if _, err := os.Stat(release + ".started"); err == nil {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// The holder has read n=1 and holds the lock until release exists: a read that
+	// waited for the lock would fail after lock_timeout with a warning.
+	p := s.mustGet(reader, "do=readonly")
+	if !p.ok() || p["active"] != false || p.warnings() != "" {
+		t.Fatalf("read-only start while the lock is held: %v", p)
+	}
+	if sess, _ := p["session"].(map[string]any); sess["n"] != float64(1) {
+		t.Fatalf("read-only session %v, want n=1", p["session"])
+	}
+	p = s.get(reader, "do=readonly&set=1")
+	if p["write"] != false || !strings.Contains(p.warnings(), "read-only") {
+		t.Fatalf("a write of a read-only session: write=%v warnings=%q", p["write"], p.warnings())
+	}
+	if err := os.WriteFile(release, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if h := <-done; !h.ok() || h.int("n") != 2 {
+		t.Fatalf("the lock holder: %v", h)
+	}
+	if r, _ := s.row(id); r.Data != "n|i:2;" {
+		t.Fatalf("row %q: the holder's write is the last", r.Data)
+	}
+	if sess, _ := s.mustGet(reader, "do=readonly")["session"].(map[string]any); sess["n"] != float64(2) {
+		t.Fatalf("read-only session after the holder wrote: %v", sess)
+	}
+}

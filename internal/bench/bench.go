@@ -61,7 +61,18 @@ type Config struct {
 	// CPU lists the process groups whose CPU the run measures over its measured
 	// window, beside the load generator's own (Result.CPU).
 	CPU []Component `json:"cpu_components,omitempty"`
+	// Read, when set, makes every request only read its session (the page's ?read=):
+	// ReadLocked with read_and_close, which waits for the session's lock; ReadUnlocked
+	// with session_pgsql_start_read_only(), which does not. Each session is written
+	// once before the run, so that there is something to read.
+	Read string `json:"read,omitempty"`
 }
+
+// The pages' ways of only reading a session (Config.Read).
+const (
+	ReadLocked   = "locked"
+	ReadUnlocked = "unlocked"
+)
 
 func (c *Config) defaults() error {
 	if c.Clients <= 0 {
@@ -84,6 +95,9 @@ func (c *Config) defaults() error {
 	}
 	if c.SessionName == "" {
 		c.SessionName = "PHPSESSID"
+	}
+	if c.Read != "" && c.Read != ReadLocked && c.Read != ReadUnlocked {
+		return fmt.Errorf("bench: read %q: want %q or %q", c.Read, ReadLocked, ReadUnlocked)
 	}
 	if !filepath.IsAbs(c.Script) {
 		return fmt.Errorf("bench: -script %q must be an absolute path (PHP-FPM's SCRIPT_FILENAME)", c.Script)
@@ -273,6 +287,19 @@ func run(ctx context.Context, cfg Config, pools int, newReq func(client int) req
 	query := "payload=" + strconv.Itoa(cfg.Payload)
 	tally := NewTally(cfg.Sessions)
 	var errs errorLog
+	if cfg.Read != "" {
+		// Something to read: each session written once, by one request of the page.
+		seed := newReq(0)
+		for s := range cookies {
+			if _, kind, msg := check(seed.get(ctx, query, cookies[s])); kind != "" {
+				seed.close()
+				return nil, fmt.Errorf("bench: writing session %d before a read-only run: %s", s, msg)
+			}
+			tally.Made(s)
+		}
+		seed.close()
+		query += "&read=" + cfg.Read
+	}
 
 	// Probe each pool once so that a wrong socket, script or pool fails fast with its
 	// message.
@@ -328,7 +355,9 @@ func run(ctx context.Context, cfg Config, pools int, newReq func(client int) req
 					}
 					continue
 				}
-				tally.Made(s)
+				if cfg.Read == "" { // a read changes nothing to count
+					tally.Made(s)
+				}
 				if t0.Before(measureFrom) {
 					warm[c]++
 					continue

@@ -80,12 +80,19 @@ const (
 	// HandlerTwoDaemons is two phpsessd daemons on the same database, each behind
 	// its own PHP-FPM pool, the clients split evenly between the pools.
 	HandlerTwoDaemons = "2×phpsessd"
+	// HandlerPhpsessdUnlocked is phpsessd's pool whose pages read the session with
+	// session_pgsql_start_read_only() (READ_UNLOCKED) instead of read_and_close.
+	HandlerPhpsessdUnlocked = "phpsessd unlocked"
 )
 
 // Modes of the side-by-side runs.
 const (
 	ModeDistinct = "distinct" // many sessions: no two requests of a session overlap
 	ModeShared   = "shared"   // all clients on a few sessions: locking
+	// ModeReads: all clients on a few sessions, with pages that only read them
+	// (Config.Read): what a read that waits for the lock costs against one that does
+	// not.
+	ModeReads = "reads"
 )
 
 // Row is one handler's run in one mode, with its ratios to the other handlers in the
@@ -111,7 +118,12 @@ type Row struct {
 // usesPostgres reports whether the row's handler keeps its sessions in PostgreSQL
 // (for the others, the cluster's CPU is its background work).
 func (r *Row) usesPostgres() bool {
-	return r.Handler == HandlerSymfony || r.Handler == HandlerPhpsessd || r.Handler == HandlerTwoDaemons
+	return r.Handler == HandlerSymfony || r.isPhpsessd()
+}
+
+// isPhpsessd reports whether the row's pool runs on phpsessd (one or two daemons).
+func (r *Row) isPhpsessd() bool {
+	return r.Handler == HandlerPhpsessd || r.Handler == HandlerTwoDaemons || r.Handler == HandlerPhpsessdUnlocked
 }
 
 // webHost is the CPU per request of PHP-FPM and the daemon, if any, in ms.
@@ -221,7 +233,7 @@ func (s *Suite) Compute() {
 			md, _ := m.Result.CPUms(CPUDaemon)
 			r.DaemonVsMem = ratio(daemon, md)
 		}
-		if sy := s.find(r.Mode, HandlerSymfony); sy != nil && (r.Handler == HandlerPhpsessd || r.Handler == HandlerTwoDaemons) {
+		if sy := s.find(r.Mode, HandlerSymfony); sy != nil && r.isPhpsessd() {
 			r.VsSymfony = ratio(r.Result.RequestsPerS, sy.Result.RequestsPerS)
 			spg, _ := sy.Result.CPUms(CPUPostgres)
 			r.PGVsSymfony = ratio(pg, spg)
@@ -455,7 +467,7 @@ func ratioCell(v float64) string {
 // handlerColors are the chart's bar colours.
 var handlerColors = map[string]string{
 	HandlerFiles: "#8c8c8c", HandlerSymfony: "#e07b39", HandlerMem: "#7fb77e",
-	HandlerPhpsessd: "#2f6db5", HandlerTwoDaemons: "#6b4fa8",
+	HandlerPhpsessd: "#2f6db5", HandlerTwoDaemons: "#6b4fa8", HandlerPhpsessdUnlocked: "#4fa8a0",
 }
 
 // cpuColors are the colours of the CPU chart's stacked components.

@@ -36,6 +36,7 @@ final class Protocol
     public const OP_STATUS = 9;
     public const OP_RESET = 10;
     public const OP_INFO = 11;
+    public const OP_READ_UNLOCKED = 12;
 
     public const OK = 0;
     public const BAD_FRAME = 1;
@@ -72,6 +73,7 @@ final class Protocol
         self::OP_STATUS => 'STATUS',
         self::OP_RESET => 'RESET',
         self::OP_INFO => 'INFO',
+        self::OP_READ_UNLOCKED => 'READ_UNLOCKED',
     ];
 
     private const STATUS_NAMES = [

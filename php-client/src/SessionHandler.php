@@ -98,6 +98,9 @@ final class SessionHandler implements \SessionHandlerInterface, \SessionUpdateTi
     /** Whether open() was called and close() not since: a session is in progress. */
     private bool $opened = false;
 
+    /** Whether the next read() takes no lock and the session cannot be written (readOnly()). */
+    private bool $readOnly = false;
+
     /**
      * @param array<string, mixed> $options address, secret, timeout,
      *                                      lock_timeout, persistent (see the class comment)
@@ -181,6 +184,7 @@ final class SessionHandler implements \SessionHandlerInterface, \SessionUpdateTi
     {
         $this->forgetSession();
         $this->opened = false;
+        $this->readOnly = false;
         $held = $this->lockHeld;
         $this->lockHeld = false;
         if (!$held || !$this->connection->isAuthenticated()) {
@@ -195,8 +199,9 @@ final class SessionHandler implements \SessionHandlerInterface, \SessionUpdateTi
     }
 
     /**
-     * Reads the session, waiting for its lock up to lock_timeout. Returns its
-     * data, "" for a missing or expired session, or false on failure. Keeps
+     * Reads the session, waiting for its lock up to lock_timeout (after
+     * readOnly(): without the lock). Returns its data, "" for a missing or
+     * expired session, or false on failure. Keeps
      * the custom field and error counters for the session_pgsql_* functions.
      */
     public function read(string $id): string|false
@@ -204,8 +209,17 @@ final class SessionHandler implements \SessionHandlerInterface, \SessionUpdateTi
         $this->forgetSession();
 
         try {
-            $this->lockHeld = true; // until a reply says otherwise: CLOSE is then safe
-            $fields = $this->connection->request(Protocol::OP_READ, [$id], $this->options->lockTimeout);
+            if ($this->readOnly) {
+                // READ_UNLOCKED waits for no lock. Sent with HELLO (the usual case), a
+                // CLOSE follows in the same write and ends the daemon's request;
+                // otherwise close() sends it.
+                $withHello = !$this->connection->isAuthenticated();
+                $this->lockHeld = !$withHello;
+                $fields = $this->connection->request(Protocol::OP_READ_UNLOCKED, [$id], alone: $withHello);
+            } else {
+                $this->lockHeld = true; // until a reply says otherwise: CLOSE is then safe
+                $fields = $this->connection->request(Protocol::OP_READ, [$id], $this->options->lockTimeout);
+            }
             [$data, $custom, $error, $warning, $notice, $message] = Protocol::expectFields($fields, 6, 'READ');
             $this->counters = [
                 'error' => Protocol::parseInt($error, 'error'),
@@ -221,9 +235,24 @@ final class SessionHandler implements \SessionHandlerInterface, \SessionUpdateTi
         }
     }
 
+    /**
+     * Makes the next session this handler reads read-only: read() takes and waits
+     * for no lock (READ_UNLOCKED), and write() and updateTimestamp() refuse it with
+     * a warning, since writing back what was read without the lock could undo
+     * what a request holding the lock wrote. It lasts until close().
+     * session_pgsql_start_read_only() calls it before session_start().
+     */
+    public function readOnly(): void
+    {
+        $this->readOnly = true;
+    }
+
     /** Stores the data with the current custom field and error counters. */
     public function write(string $id, string $data): bool
     {
+        if ($this->readOnly) {
+            return $this->refuseReadOnly('write');
+        }
         try {
             $this->connection->request(Protocol::OP_WRITE, [
                 $id,
@@ -249,6 +278,9 @@ final class SessionHandler implements \SessionHandlerInterface, \SessionUpdateTi
      */
     public function updateTimestamp(string $id, string $data): bool
     {
+        if ($this->readOnly) {
+            return $this->refuseReadOnly('updateTimestamp');
+        }
         if ($this->extensionChanged) {
             return $this->write($id, $data);
         }
@@ -498,6 +530,13 @@ final class SessionHandler implements \SessionHandlerInterface, \SessionUpdateTi
     private function warn(string $what, string $reason): void
     {
         trigger_error(sprintf('phpsessd: %s (%s): %s', $what, $this->options->address, $reason), E_USER_WARNING);
+    }
+
+    /** A write of a read-only session: a warning, and nothing sent. */
+    private function refuseReadOnly(string $what): bool
+    {
+        $this->warn($what, 'the session was started read-only (session_pgsql_start_read_only()), without its lock: it is not written');
+        return false;
     }
 
     /** Reports skipped configuration values once per handler. */

@@ -68,6 +68,45 @@ if (!function_exists('session_pgsql_info')) {
     }
 }
 
+if (!function_exists('session_pgsql_start_read_only')) {
+    /**
+     * Starts the session read-only, without its lock: session_start() with
+     * read_and_close (plus $options), reading the session as last written
+     * without taking or waiting for its lock, so a page that only reads
+     * $_SESSION never waits behind a request that holds it (a slow page, a
+     * parallel AJAX call). $_SESSION is filled and the session is closed at
+     * once; it is never written: changes to $_SESSION are lost, and an explicit
+     * write attempt warns. Safe for pages that only read; a page that may
+     * change the session must use session_start(). Returns what session_start()
+     * returns; false with an E_USER_WARNING when a session is already active
+     * or phpsessd's handler is not the one in use (bootstrap.php).
+     *
+     * phpsessd's own function (the extension had none). It needs a daemon that
+     * knows READ_UNLOCKED (docs/PROTOCOL.md); an older one answers UNKNOWN_OP,
+     * and session_start() fails with a warning.
+     *
+     * @param array<string, mixed> $options session_start()'s options
+     */
+    function session_pgsql_start_read_only(array $options = []): bool
+    {
+        $handler = SessionHandler::forFunctions(false);
+        if ($handler === null) {
+            if (!\Phpsessd\Options::disabled()) {
+                trigger_error('session_pgsql_start_read_only(): phpsessd\'s session handler is not registered (auto_prepend_file = bootstrap.php)', E_USER_WARNING);
+            }
+            return false;
+        }
+        if (session_status() === PHP_SESSION_ACTIVE) {
+            trigger_error('session_pgsql_start_read_only(): a session is already active', E_USER_WARNING);
+            return false;
+        }
+        $handler->readOnly();
+        $started = session_start(['read_and_close' => true] + $options);
+        $handler->close(); // ends read-only mode also when session_start() failed before reading
+        return $started;
+    }
+}
+
 if (!function_exists('session_pgsql_set_field')) {
     /**
      * Sets the active session's custom field (sess_custom), saved when the

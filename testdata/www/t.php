@@ -54,6 +54,18 @@ switch ($do) {
         $out['ok'] = session_start();
         $out['session'] = $_SESSION ?? null;
         break;
+    case 'readonly': // session_pgsql_start_read_only(): read without the lock; ?set=1 then
+        // tries to change the session and write it, which must not reach the row
+        $out['ok'] = session_pgsql_start_read_only();
+        $out['session'] = $_SESSION ?? null;
+        $out['active'] = session_status() === PHP_SESSION_ACTIVE;
+        if (isset($_GET['set'])) {
+            $_SESSION['n'] = 1000;
+            $h = \Phpsessd\SessionHandler::current();
+            $h->readOnly();
+            $out['write'] = $h->write(session_id(), 'n|i:1000;');
+        }
+        break;
     case 'fatal': // take the session, then die of a fatal error before closing it
         session_start();
         $_SESSION['n'] = ($_SESSION['n'] ?? 0) + 1;

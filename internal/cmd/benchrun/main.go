@@ -3,8 +3,10 @@
 // (internal/cmd/memdaemon) and four PHP-FPM pools that differ only in their session
 // handler (PHP's files handler, Symfony's PdoSessionHandler on the same PostgreSQL,
 // phpsessd's PHP client over memdaemon, and over phpsessd), and drives each pool in
-// turn with the same load (internal/bench), in two modes: distinct (16 clients on 256
-// sessions) and shared (16 clients on 4 sessions, which tests locking); in the shared
+// turn with the same load (internal/bench), in three modes: distinct (16 clients on 256
+// sessions), shared (16 clients on 4 sessions, which tests locking) and reads (16
+// clients on 4 sessions with pages that only read them: read_and_close, and on
+// phpsessd also session_pgsql_start_read_only, which takes no lock); in the shared
 // mode also two phpsessd daemons on the same database, each behind its own pool, with
 // half the clients each. Every run measures the CPU per request of PHP-FPM, the
 // daemon, PostgreSQL and the load generator. While phpsessd's distinct run goes, it
@@ -75,7 +77,7 @@ func main() {
 	flag.IntVar(&o.workers, "workers", 16, "PHP-FPM workers per pool (static)")
 	flag.BoolVar(&o.keepAlive, "keepalive", true, "keep one FastCGI connection per client (false: one per request, as nginx's default)")
 	flag.StringVar(&handlers, "handlers", "files,symfony,memdaemon,phpsessd", "session handlers to measure")
-	flag.StringVar(&modes, "modes", "distinct,shared", "modes to run")
+	flag.StringVar(&modes, "modes", "distinct,shared,reads", "modes to run")
 	flag.BoolVar(&o.protocol, "protocol", true, "run the protocol-level benchmark and pgbench")
 	flag.BoolVar(&o.pgTCP, "pg-tcp", false, "connect everything to PostgreSQL over loopback TCP instead of its Unix socket")
 	flag.IntVar(&o.rssConns, "rss-conns", 1000, "idle connections for the daemon's memory figure (0: skip)")
@@ -265,6 +267,12 @@ func run(o options) (err error) {
 		}
 		cfg := bench.Config{Script: script, Clients: o.clients, Sessions: sessions,
 			Warmup: o.warmup, Duration: o.duration, Payload: o.payload, KeepAlive: o.keepAlive}
+		if mode == bench.ModeReads {
+			cfg.Read = bench.ReadLocked
+			if h == bench.HandlerPhpsessdUnlocked {
+				cfg.Read = bench.ReadUnlocked
+			}
+		}
 		fpmCPU := bench.Component{Name: bench.CPUFPM}
 		var addrs []string
 		logBefore := 0
@@ -332,10 +340,10 @@ func run(o options) (err error) {
 		sessions := o.sessions
 		switch mode {
 		case bench.ModeDistinct:
-		case bench.ModeShared:
+		case bench.ModeShared, bench.ModeReads:
 			sessions = o.sharedSessions
 		default:
-			return fmt.Errorf("unknown mode %q (want distinct, shared)", mode)
+			return fmt.Errorf("unknown mode %q (want distinct, shared, reads)", mode)
 		}
 		for _, h := range o.handlers {
 			var ds []*daemonProc
@@ -344,6 +352,12 @@ func run(o options) (err error) {
 			}
 			if _, err := measure(mode, h, sessions, []*testenv.FPM{fpms[h]}, ds); err != nil {
 				return err
+			}
+			if mode == bench.ModeReads && h == bench.HandlerPhpsessd {
+				// The same pool, its pages reading without the lock.
+				if _, err := measure(mode, bench.HandlerPhpsessdUnlocked, sessions, []*testenv.FPM{fpms[h]}, ds); err != nil {
+					return err
+				}
 			}
 		}
 		if mode == bench.ModeShared && o.twoDaemons && daemon != nil {
