@@ -298,7 +298,11 @@ func run(ctx context.Context, cfg Config, pools int, newReq func(client int) req
 			tally.Made(s)
 		}
 		seed.close()
-		query += "&read=" + cfg.Read
+	}
+	// What the clients send; the read-back at the end writes, as the seed did.
+	load := query
+	if cfg.Read != "" {
+		load += "&read=" + cfg.Read
 	}
 
 	// Probe each pool once so that a wrong socket, script or pool fails fast with its
@@ -347,7 +351,7 @@ func run(ctx context.Context, cfg Config, pools int, newReq func(client int) req
 					break
 				}
 				s := int((next.Add(1) - 1) % uint64(cfg.Sessions))
-				_, kind, msg := check(r.get(ctx, query, cookies[s]))
+				_, kind, msg := check(r.get(ctx, load, cookies[s]))
 				t1 := time.Now()
 				if kind != "" {
 					if ctx.Err() == nil {

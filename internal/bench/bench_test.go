@@ -135,6 +135,7 @@ type fakePage struct {
 	fail     func(n int) string   // a response body that replaces the counter, or ""
 	params   map[string]string    // of the first request
 	query    string               // of the first request
+	reads    int                  // requests with ?read=
 }
 
 func (f *fakePage) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -148,7 +149,10 @@ func (f *fakePage) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	f.mu.Lock()
 	n := f.counters[id] + 1
-	if f.drop == nil || !f.drop(id) {
+	if r.URL.Query().Get("read") != "" {
+		n = f.counters[id] // reads only
+		f.reads++
+	} else if f.drop == nil || !f.drop(id) {
 		f.counters[id] = n
 	}
 	if f.params == nil {
@@ -224,6 +228,33 @@ func TestRunReadsEverySessionBack(t *testing.T) {
 				t.Fatalf("FastCGI params: %v", p)
 			}
 		})
+	}
+}
+
+func TestReadOnlyRunWritesEachSessionOnceAndCountsNoLoss(t *testing.T) {
+	page := &fakePage{counters: map[string]int{}}
+	cfg := shortRun(serveFCGI(t, page))
+	cfg.Read = ReadUnlocked
+	res, err := Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Errors != 0 || res.Lost != 0 || res.Unverified != 0 || res.Requests == 0 {
+		t.Fatalf("requests %d, errors %d %v, lost %d, unverified %d", res.Requests, res.Errors, res.ErrorSamples, res.Lost, res.Unverified)
+	}
+	page.mu.Lock()
+	defer page.mu.Unlock()
+	for id, n := range page.counters {
+		if id != "anonymous" && n != 2 {
+			t.Fatalf("session %s written %d times, want 2 (before the run, and its read-back)", id, n)
+		}
+	}
+	if int64(page.reads) < res.Requests {
+		t.Fatalf("%d reads for %d requests", page.reads, res.Requests)
+	}
+	cfg.Read = "sometimes"
+	if _, err := Run(context.Background(), cfg); err == nil {
+		t.Fatal("an unknown Read was accepted")
 	}
 }
 

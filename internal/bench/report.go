@@ -321,13 +321,13 @@ func (s *Suite) Compute() {
 // daemon's memory and the targets.
 func FormatSuite(w io.Writer, s *Suite) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "%-8s  %-10s\tclients\tsessions\treq/s\tp50 ms\tp99 ms\terrors\tlost\t×files\tp99×files\t×symfony\t\n", "mode", "handler")
+	fmt.Fprintf(tw, "%-8s  %-17s\tclients\tsessions\treq/s\tp50 ms\tp99 ms\terrors\tlost\t×files\tp99×files\t×symfony\t\n", "mode", "handler")
 	for _, r := range s.Runs {
 		if r.Result == nil {
 			continue
 		}
 		res := r.Result
-		fmt.Fprintf(tw, "%-8s  %-10s\t%d\t%d\t%.1f\t%.2f\t%.2f\t%d\t%d\t%s\t%s\t%s\t\n",
+		fmt.Fprintf(tw, "%-8s  %-17s\t%d\t%d\t%.1f\t%.2f\t%.2f\t%d\t%d\t%s\t%s\t%s\t\n",
 			r.Mode, r.Handler, res.Config.Clients, res.Config.Sessions, res.RequestsPerS,
 			res.Latency.P50, res.Latency.P99, res.Errors, res.Lost,
 			ratioCell(r.VsFiles), ratioCell(r.P99VsFiles), ratioCell(r.VsSymfony))
@@ -406,7 +406,7 @@ func formatCPU(w io.Writer, s *Suite) {
 	}
 	fmt.Fprintln(w, "\nCPU per request, ms (user+system of each process tree from /proc, over the measured window)")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "%-8s  %-10s\tphp-fpm\tdaemon\tpostgres\tgenerator\tweb host\tfpm×files\tdaemon×mem\tweb×files\tpg×symfony\t\n", "mode", "handler")
+	fmt.Fprintf(tw, "%-8s  %-17s\tphp-fpm\tdaemon\tpostgres\tgenerator\tweb host\tfpm×files\tdaemon×mem\tweb×files\tpg×symfony\t\n", "mode", "handler")
 	for _, r := range s.Runs {
 		if r.Result == nil || len(r.Result.CPU) == 0 {
 			continue
@@ -421,7 +421,7 @@ func formatCPU(w io.Writer, s *Suite) {
 			}
 			return fmt.Sprintf("%.3f", v)
 		}
-		fmt.Fprintf(tw, "%-8s  %-10s\t%s\t%s\t%s\t%s\t%.3f\t%s\t%s\t%s\t%s\t\n", r.Mode, r.Handler,
+		fmt.Fprintf(tw, "%-8s  %-17s\t%s\t%s\t%s\t%s\t%.3f\t%s\t%s\t%s\t%s\t\n", r.Mode, r.Handler,
 			cell(CPUFPM), cell(CPUDaemon), cell(CPUPostgres), cell(CPUGenerator), r.webHost(),
 			ratioCell(r.FPMVsFiles), ratioCell(r.DaemonVsMem), ratioCell(r.WebVsFiles), ratioCell(r.PGVsSymfony))
 	}
