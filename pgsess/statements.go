@@ -9,6 +9,7 @@ type statements struct {
 	createTable string
 	read        string
 	readMany    string // the rows of several ids, each with its sess_id first
+	list        string // a page of the rows a Filter selects, each with its sess_id first
 	write       string
 	touch       string // touches the row, or creates it empty
 	delete      string
@@ -124,6 +125,14 @@ INSERT INTO {table} (sess_id, sess_name, sess_data, sess_created, sess_modified,
   sess_error, sess_warning, sess_notice, sess_err_message, sess_custom)
 SELECT $1, $5, '', $2, $2, $3, $4, $4, 1, 0, 0, 0, '', ''
 WHERE NOT EXISTS (SELECT FROM touched)`),
+		// $1 the last id of the previous page, $2 an id prefix, $3 an address, $4 the
+		// State, $5 now, $6 the page size.
+		list: r.Replace(`SELECT sess_id, ` + columns + ` FROM {table}
+  WHERE sess_id > $1 AND starts_with(sess_id, $2)
+    AND ($3 = '' OR sess_addr_created = $3 OR sess_addr_modified = $3)
+    AND CASE $4::integer WHEN 0 THEN NOT coalesce(` + expiredBefore("$5") + `, false)
+      WHEN 1 THEN coalesce(` + expiredBefore("$5") + `, false) ELSE true END
+  ORDER BY sess_id LIMIT $6`),
 		delete: r.Replace(`DELETE FROM {table} WHERE sess_id = $1`),
 		exists: r.Replace(`SELECT EXISTS (SELECT FROM {table} WHERE sess_id = $1 AND NOT coalesce(` + expiredBefore("$2") + `, false))`),
 		// Garbage collection skips rows that requests hold at the moment instead of
