@@ -25,12 +25,13 @@ const (
 	OpReset           Op = 10
 	OpInfo            Op = 11
 	OpReadUnlocked    Op = 12
+	OpEndSessions     Op = 13
 )
 
 // fieldCount is how many fields each operation's request carries.
 var fieldCount = map[Op]int{
 	OpHello: 4, OpRead: 1, OpWrite: 7, OpUpdateTimestamp: 1, OpClose: 0, OpDestroy: 1,
-	OpGC: 1, OpValidateID: 1, OpStatus: 0, OpReset: 0, OpInfo: 1, OpReadUnlocked: 1,
+	OpGC: 1, OpValidateID: 1, OpStatus: 0, OpReset: 0, OpInfo: 1, OpReadUnlocked: 1, OpEndSessions: 1,
 }
 
 // maxFields bounds the fields a request may carry before the operation is known, so a
@@ -39,7 +40,7 @@ const maxFields = 8
 
 func (op Op) String() string {
 	names := [...]string{"", "HELLO", "READ", "WRITE", "UPDATE_TIMESTAMP", "CLOSE", "DESTROY",
-		"GC", "VALIDATE_ID", "STATUS", "RESET", "INFO", "READ_UNLOCKED"}
+		"GC", "VALIDATE_ID", "STATUS", "RESET", "INFO", "READ_UNLOCKED", "END_SESSIONS"}
 	if int(op) < len(names) && op != 0 {
 		return names[op]
 	}

@@ -62,7 +62,11 @@ func (c *conn) execute(req Request) Reply {
 	start := time.Now()
 	// A bound for a database that stopped answering without closing its connections;
 	// lock waits have their own, shorter one.
-	ctx, cancel := context.WithTimeout(context.Background(), c.srv.config().LockTimeout+opTimeout)
+	timeout := c.srv.config().LockTimeout + opTimeout
+	if req.Op == OpEndSessions {
+		timeout = endTimeout // a lock wait per session
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	rep := c.reply(ctx, req)
 	if observe := c.srv.config().Observe; observe != nil {
@@ -106,7 +110,7 @@ func (c *conn) dispatch(ctx context.Context, req Request) ([][]byte, error) {
 	}
 	f := req.Fields
 	var id string
-	if req.Op != OpHello && req.Op != OpGC && want > 0 {
+	if req.Op != OpHello && req.Op != OpGC && req.Op != OpEndSessions && want > 0 {
 		id = string(f[0])
 		if !validID(f[0]) {
 			if req.Op == OpValidateID {
@@ -172,6 +176,8 @@ func (c *conn) dispatch(ctx context.Context, req Request) ([][]byte, error) {
 		return nil, nil
 	case OpInfo:
 		return c.info(ctx, id)
+	case OpEndSessions:
+		return c.endSessions(ctx, f[0])
 	}
 	return nil, fail(StatusInternal, "operation %s has no implementation", req.Op)
 }

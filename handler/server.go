@@ -138,6 +138,9 @@ type Config struct {
 	// connection accepted beyond it is answered TOO_MANY_CLIENTS and closed at once;
 	// lowering it closes no connection already open.
 	MaxClients int
+	// SerializeHandler is session.serialize_handler, the format of session data, for
+	// END_SESSIONS's path.
+	SerializeHandler string
 	// GCOnAccess runs garbage collection at every READ (session_pgsql.gc_interval < 0).
 	GCOnAccess bool
 	// Logger receives connection events and errors, never session data or secrets.
@@ -200,6 +203,9 @@ func withDefaults(cfg Config) Config {
 	}
 	if cfg.LockTimeout <= 0 {
 		cfg.LockTimeout = 30 * time.Second
+	}
+	if cfg.SerializeHandler == "" {
+		cfg.SerializeHandler = "php"
 	}
 	return cfg
 }

@@ -35,6 +35,7 @@ var _ interface {
 	handler.Resetter
 	handler.Inspector
 	handler.Placer
+	handler.Lister
 } = (*pgsess.Store)(nil)
 
 // env is a server on a Unix socket in front of a store on a fresh database.
@@ -643,6 +644,67 @@ func TestReadUnlockedNeitherWaitsForTheLockNorWrites(t *testing.T) {
 			write(r, sid, "n|i:3;")
 			if data, _ := rowData(t, e.dsn, sid); data != "n|i:3;" {
 				t.Fatalf("row %q after READ then WRITE", data)
+			}
+		})
+	}
+}
+
+// END_SESSIONS ends the sessions whose data holds the value at the path, each under
+// its lock: a request holding one writes first, and the session does not come back.
+// The asking request's own session stays; one locked for lock_timeout is left as busy.
+func TestEndSessionsEndsTheMatchingSessionsUnderTheirLocks(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		locks pgsess.LockMethod
+	}{{"host-only", nil}, {"lease", leases}, {"advisory", pgsess.Advisory{}}} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnvLocking(t, handler.Config{Locking: true, LockTimeout: 2 * time.Second},
+				testenv.SharedPG(t).NewDatabase(t), tc.locks)
+			sessions := map[string]string{
+				"u42a": `user|a:1:{s:2:"id";i:42;}`,
+				"u42b": `user|a:1:{s:2:"id";s:2:"42";}`,
+				"u42c": `user|a:1:{s:2:"id";i:42;}`,
+				"mine": `user|a:1:{s:2:"id";i:42;}`,
+				"u7":   `user|a:1:{s:2:"id";i:7;}`,
+				"anon": `n|i:1;`,
+			}
+			for id, data := range sessions {
+				c := e.hello()
+				c.ok(handler.OpRead, id)
+				write(c, id, data)
+			}
+			holder := e.hello()
+			holder.ok(handler.OpRead, "u42c") // will write while END waits for it
+
+			me := e.hello()
+			me.ok(handler.OpRead, "mine")
+			end := me.send(handler.OpEndSessions, `{"path":"user.id","value":42}`)
+			time.Sleep(200 * time.Millisecond) // END is waiting for u42c's lock
+			write(holder, "u42c", `user|a:1:{s:2:"id";i:42;}x|i:1;`)
+			rep := me.recv()
+			if rep.ID != end || rep.Status != handler.StatusOK || field(rep, 0) != "3" || field(rep, 1) != "0" {
+				t.Fatalf("END_SESSIONS: %s %q", rep.Status, rep.Fields)
+			}
+			for id := range sessions {
+				_, there := rowData(t, e.dsn, id)
+				if want := id == "mine" || id == "u7" || id == "anon"; there != want {
+					t.Errorf("%s: row there %v, want %v", id, there, want)
+				}
+			}
+			write(me, "mine", sessions["mine"])
+
+			// A session whose lock stays held is left, and counted.
+			stuck := e.hello()
+			stuck.ok(handler.OpRead, "mine")
+			got := e.hello().ok(handler.OpEndSessions, `{"path":"user.id","value":"42"}`)
+			if got[0] != "0" || got[1] != "1" {
+				t.Fatalf("END_SESSIONS with the only match locked: %q", got)
+			}
+			if _, there := rowData(t, e.dsn, "mine"); !there {
+				t.Fatal("a busy session was ended")
+			}
+			for _, bad := range []string{``, `{}`, `{"path":"user.id"}`, `{"value":1}`, `{"all":true,"nope":1}`, `{"path":"a..b","value":1}`} {
+				e.hello().fails(handler.StatusBadRequest, handler.OpEndSessions, bad)
 			}
 		})
 	}

@@ -344,20 +344,21 @@ func serve(ctx context.Context, cfg *iniconf.Config, iniPath, scanDir string, st
 
 func (d *daemon) handlerConfig(cfg *iniconf.Config) handler.Config {
 	return handler.Config{
-		Version:      version,
-		Locking:      cfg.Locking,
-		LockTimeout:  cfg.LockTimeout,
-		ShortCircuit: cfg.ShortCircuit,
-		Servers:      redactedDSNs(d.started.DB), // the store keeps the servers it started with
-		FailoverMode: cfg.FailoverMode,
-		KeepExpired:  cfg.KeepExpired,
-		Secret:       cfg.Secret,
-		MaxFrameSize: cfg.MaxFrameSize,
-		FrameTimeout: cfg.ClientTimeout,
-		MaxClients:   maxClients(cfg),
-		GCOnAccess:   cfg.GCInterval < 0,
-		Logger:       d.log.With().Str("component", "handler").Logger(),
-		Observe:      d.metrics.observe,
+		Version:          version,
+		Locking:          cfg.Locking,
+		LockTimeout:      cfg.LockTimeout,
+		ShortCircuit:     cfg.ShortCircuit,
+		Servers:          redactedDSNs(d.started.DB), // the store keeps the servers it started with
+		FailoverMode:     cfg.FailoverMode,
+		KeepExpired:      cfg.KeepExpired,
+		Secret:           cfg.Secret,
+		MaxFrameSize:     cfg.MaxFrameSize,
+		FrameTimeout:     cfg.ClientTimeout,
+		MaxClients:       maxClients(cfg),
+		GCOnAccess:       cfg.GCInterval < 0,
+		SerializeHandler: cfg.SerializeHandler,
+		Logger:           d.log.With().Str("component", "handler").Logger(),
+		Observe:          d.metrics.observe,
 	}
 }
 
