@@ -461,3 +461,24 @@ func TestReadOnlySessionNeitherWaitsForTheLockNorWrites(t *testing.T) {
 		t.Fatalf("read-only session after the holder wrote: %v", sess)
 	}
 }
+
+// session_pgsql_end_sessions('user.id', 42) logs user 42 out of every other browser,
+// and nobody else.
+func TestEndSessionsLogsAUserOutOfTheOtherBrowsersOnly(t *testing.T) {
+	s := newSite(t, "")
+	var browsers []*testenv.Browser
+	for _, user := range []string{"42", "42", "42", "7"} {
+		b := s.web.Browser()
+		s.mustGet(b, "do=login&user="+user)
+		s.mustGet(b, "do=login&user="+user) // n=2 in every session
+		browsers = append(browsers, b)
+	}
+	if p := s.mustGet(browsers[0], "do=endothers&user=42"); p.int("ended") != 2 {
+		t.Fatalf("ended %v, want the 2 other sessions of user 42", p["ended"])
+	}
+	for i, want := range []int{3, 1, 1, 3} { // 1: a new session
+		if n := s.mustGet(browsers[i], "do=count").int("n"); n != want {
+			t.Errorf("browser %d: counter %d after the log-out, want %d", i, n, want)
+		}
+	}
+}

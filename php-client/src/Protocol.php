@@ -37,6 +37,7 @@ final class Protocol
     public const OP_RESET = 10;
     public const OP_INFO = 11;
     public const OP_READ_UNLOCKED = 12;
+    public const OP_END_SESSIONS = 13;
 
     public const OK = 0;
     public const BAD_FRAME = 1;
@@ -74,6 +75,7 @@ final class Protocol
         self::OP_RESET => 'RESET',
         self::OP_INFO => 'INFO',
         self::OP_READ_UNLOCKED => 'READ_UNLOCKED',
+        self::OP_END_SESSIONS => 'END_SESSIONS',
     ];
 
     private const STATUS_NAMES = [

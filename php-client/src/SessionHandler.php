@@ -373,6 +373,31 @@ final class SessionHandler implements \SessionHandlerInterface, \SessionUpdateTi
     }
 
     /**
+     * session_pgsql_end_sessions(): ends every live session whose decoded data
+     * holds $value at $path ("user.id": $_SESSION['user']['id']), but the one
+     * this request has open, each under its lock (END_SESSIONS). Returns how
+     * many it ended; sessions locked by a request for lock_timeout are left,
+     * with an E_USER_WARNING saying how many. False and a warning on failure.
+     * Outside a session, with a CLOSE in the same write, as status().
+     */
+    public function endSessions(string $path, int|float|string|bool|null $value): int|false
+    {
+        try {
+            $filter = json_encode(['path' => $path, 'value' => $value], JSON_THROW_ON_ERROR | JSON_PRESERVE_ZERO_FRACTION);
+            // Each session may wait for its lock.
+            $fields = $this->connection->request(Protocol::OP_END_SESSIONS, [$filter], $this->options->lockTimeout, alone: !$this->opened);
+            [$ended, $busy] = Protocol::expectFields($fields, 2, 'END_SESSIONS');
+            $busy = Protocol::parseInt($busy, 'busy');
+            if ($busy > 0) {
+                $this->warn('endSessions', sprintf('%d matching sessions stayed locked by a request for session_pgsql.lock_timeout and were not ended', $busy));
+            }
+            return Protocol::parseInt($ended, 'ended');
+        } catch (\Throwable $e) {
+            return $this->failed('endSessions', $e);
+        }
+    }
+
+    /**
      * session_pgsql_reset(): makes the daemon reopen its database connections.
      * Outside a session, with a CLOSE in the same write, as status().
      */

@@ -107,6 +107,27 @@ if (!function_exists('session_pgsql_start_read_only')) {
     }
 }
 
+if (!function_exists('session_pgsql_end_sessions')) {
+    /**
+     * Ends (deletes) every live session whose data holds $value at $path,
+     * except the session this request has open: an application's "log out
+     * my other devices" (session_pgsql_end_sessions('user.id', $userId)) or an
+     * administrator's "log this user out everywhere". $path is dotted
+     * ("user.id" is $_SESSION['user']['id'], array keys and object properties
+     * alike); values compare as PHP 8's == compares scalars (42 matches 42 and
+     * "42"). Each session is ended under its lock, so a request that holds it
+     * finishes first and the session does not come back. Returns how many
+     * sessions were ended; sessions that stayed locked for lock_timeout are
+     * left, with an E_USER_WARNING. False and an E_USER_WARNING on failure.
+     * phpsessd's own function (the extension had none); needs no active
+     * session.
+     */
+    function session_pgsql_end_sessions(string $path, int|float|string|bool|null $value): int|false
+    {
+        return SessionHandler::forFunctions(true)?->endSessions($path, $value) ?? false;
+    }
+}
+
 if (!function_exists('session_pgsql_set_field')) {
     /**
      * Sets the active session's custom field (sess_custom), saved when the

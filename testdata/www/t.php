@@ -66,6 +66,16 @@ switch ($do) {
             $out['write'] = $h->write(session_id(), 'n|i:1000;');
         }
         break;
+    case 'login': // ?user=N: $_SESSION['user'] = ['id' => N], and count as 'count' does
+        $out['ok'] = session_start();
+        $_SESSION['user'] = ['id' => (int)$_GET['user']];
+        $_SESSION['n'] = ($_SESSION['n'] ?? 0) + 1;
+        $out['n'] = $_SESSION['n'];
+        break;
+    case 'endothers': // log out the other sessions of ?user=N (session_pgsql_end_sessions)
+        $out['ok'] = session_start();
+        $out['ended'] = session_pgsql_end_sessions('user.id', (int)$_GET['user']);
+        break;
     case 'fatal': // take the session, then die of a fatal error before closing it
         session_start();
         $_SESSION['n'] = ($_SESSION['n'] ?? 0) + 1;
