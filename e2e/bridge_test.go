@@ -482,3 +482,67 @@ func TestEndSessionsLogsAUserOutOfTheOtherBrowsersOnly(t *testing.T) {
 		}
 	}
 }
+
+// phpsessd sessions lists what a filter selects; phpsessd end ends it through the
+// daemon after a confirmation, and nothing without one.
+func TestSessionsListsAndEndEndsWhatAFilterSelects(t *testing.T) {
+	s := newSite(t, "")
+	ini := s.daemon.INI
+	var browsers []*testenv.Browser
+	want := map[string]bool{}
+	for _, user := range []string{"42", "42", "42", "7"} {
+		b := s.web.Browser()
+		s.mustGet(b, "do=login&user="+user)
+		s.mustGet(b, "do=login&user="+user)
+		browsers = append(browsers, b)
+		if user == "42" {
+			want[b.Cookie("PHPSESSID")] = true
+		}
+	}
+	code, out := testenv.Run(t, "sessions", "-ini", ini, "-log-format", "json", "-path", "user.id", "-value", "42", "-json")
+	if code != 0 {
+		t.Fatalf("sessions: exit %d\n%s", code, out)
+	}
+	got := map[string]bool{}
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		if strings.Contains(line, `"level":`) {
+			continue // a log line on stderr
+		}
+		var l struct {
+			ID      string
+			Counter int
+			Size    int
+		}
+		if err := json.Unmarshal([]byte(line), &l); err != nil {
+			t.Fatalf("%v: %q", err, line)
+		}
+		if l.Counter != 2 || l.Size == 0 {
+			t.Errorf("listed %+v", l)
+		}
+		got[l.ID] = true
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("listed %v, want user 42's %v", got, want)
+	}
+	if code, out := testenv.Run(t, "sessions", "-ini", ini, "-log-format", "json"); code != 0 || !strings.Contains(out, "4 sessions") ||
+		!strings.Contains(out, "ADDR CREATED") {
+		t.Fatalf("sessions table: exit %d\n%s", code, out)
+	}
+
+	if code, out := testenv.Run(t, "end", "-ini", ini, "-log-format", "json"); code == 0 || !strings.Contains(out, "-path and -value") {
+		t.Fatalf("end without a filter: exit %d\n%s", code, out)
+	}
+	if code, out := testenv.Run(t, "end", "-ini", ini, "-log-format", "json", "-path", "user.id", "-value", "42"); code == 0 ||
+		!strings.Contains(out, "3 live sessions match") || !strings.Contains(out, "not confirmed") {
+		t.Fatalf("end without confirmation: exit %d\n%s", code, out)
+	}
+	code, out = testenv.RunInput(t, "y\n", "end", "-ini", ini, "-log-format", "json", "-path", "user.id", "-value", "42")
+	if code != 0 || !strings.Contains(out, "ended 3 sessions") {
+		t.Fatalf("end: exit %d\n%s", code, out)
+	}
+	for i, want := range []int{1, 1, 1, 3} {
+		if n := s.mustGet(browsers[i], "do=count").int("n"); n != want {
+			t.Errorf("browser %d: counter %d after phpsessd end, want %d", i, n, want)
+		}
+	}
+}

@@ -7,6 +7,10 @@
 //	phpsessd [-ini php.ini] [-ini-scan-dir dir]     run the daemon in the foreground
 //	phpsessd gc [-ini php.ini] [-ini-scan-dir dir]  delete expired sessions once (cron)
 //	phpsessd inspect [-ini php.ini] ID              print a session decoded, as JSON
+//	phpsessd sessions [-ini php.ini] [filter] [-state live|expired|all] [-json] [-full-ids]
+//	                                                list sessions
+//	phpsessd end [-ini php.ini] filter [-yes]       end sessions, through the daemon
+//	  filter: -path user.id -value 42, -id-prefix P, -addr A (end: or -all)
 //	phpsessd version
 package main
 
@@ -42,7 +46,7 @@ func main() {
 	if os.Getenv("GOMAXPROCS") == "" {
 		runtime.GOMAXPROCS(defaultProcs(runtime.NumCPU()))
 	}
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
 // defaultProcs is how many threads run Go code by default: a quarter of the CPUs, at
@@ -53,10 +57,13 @@ func defaultProcs(cpus int) int { return max(1, cpus/4) }
 
 // run executes the command line and returns the process exit code: 0 success, 1 a
 // runtime failure, 2 bad usage or configuration.
-func run(args []string, stdout, stderr io.Writer) int {
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	cmd := "serve"
-	if len(args) > 0 && (args[0] == "gc" || args[0] == "inspect" || args[0] == "version" || args[0] == "serve") {
-		cmd, args = args[0], args[1:]
+	if len(args) > 0 {
+		switch args[0] {
+		case "gc", "inspect", "sessions", "end", "version", "serve":
+			cmd, args = args[0], args[1:]
+		}
 	}
 	if cmd == "serve" {
 		// A log reader that went away must not kill the daemon: Go's default for a
@@ -69,6 +76,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	iniPath := fs.String("ini", defaultINI, "the php.ini to read (PHP-FPM's)")
 	scanDir := fs.String("ini-scan-dir", os.Getenv("PHP_INI_SCAN_DIR"), "a conf.d directory whose *.ini files are read after -ini, as PHP does")
 	logFormat := fs.String("log-format", "auto", "log format: json, console, or auto (console when stderr is a terminal)")
+	var sel *selection
+	if cmd == "sessions" || cmd == "end" {
+		sel = addSelectionFlags(fs, cmd)
+	}
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -112,6 +123,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "inspect":
 		if err := runInspect(ctx, cfg, store, fs.Arg(0), stdout); err != nil {
 			fmt.Fprintf(stderr, "phpsessd inspect: %v\n", err)
+			return 1
+		}
+		return 0
+	case "sessions", "end":
+		ctx, cancel := context.WithTimeout(ctx, 15*time.Minute)
+		defer cancel()
+		run := func() error { return runSessions(ctx, cfg, store, sel, stdout) }
+		if cmd == "end" {
+			run = func() error { return runEnd(ctx, cfg, store, sel, stdin, stdout) }
+		}
+		if err := run(); err != nil {
+			fmt.Fprintf(stderr, "phpsessd %s: %v\n", cmd, err)
 			return 1
 		}
 		return 0

@@ -165,7 +165,14 @@ func (d *Daemon) Log() string { return d.log.String() }
 // combined output.
 func Run(tb testing.TB, args ...string) (int, string) {
 	tb.Helper()
+	return RunInput(tb, "", args...)
+}
+
+// RunInput is Run with stdin as the command's standard input.
+func RunInput(tb testing.TB, stdin string, args ...string) (int, string) {
+	tb.Helper()
 	cmd := exec.Command(Binary(tb), args...)
+	cmd.Stdin = strings.NewReader(stdin)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		if ee, ok := err.(*exec.ExitError); ok {
