@@ -511,7 +511,7 @@ func TestSessionsListsAndEndEndsWhatAFilterSelects(t *testing.T) {
 		var l struct {
 			ID      string
 			Counter int
-			Size    int
+			Size    int `json:"data_size"`
 		}
 		if err := json.Unmarshal([]byte(line), &l); err != nil {
 			t.Fatalf("%v: %q", err, line)

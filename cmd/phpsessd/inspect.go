@@ -12,21 +12,35 @@ import (
 	"github.com/phpsessd/phpsessd/phpserialize"
 )
 
+// sessionRow is a session row's metadata as phpsessd inspect and sessions -json print
+// it.
+type sessionRow struct {
+	ID           string    `json:"id"`
+	Name         string    `json:"name"`
+	Created      time.Time `json:"created"`
+	Modified     time.Time `json:"modified"`
+	Expire       time.Time `json:"expire"`
+	AddrCreated  string    `json:"addr_created"`
+	AddrModified string    `json:"addr_modified"`
+	Counter      int64     `json:"counter"`
+	DataSize     int       `json:"data_size"`
+}
+
+// rowOf returns sess's metadata, times in UTC.
+func rowOf(sess *pgsess.Session) sessionRow {
+	utc := func(sec int64) time.Time { return time.Unix(sec, 0).UTC() }
+	return sessionRow{ID: sess.ID, Name: sess.Name, Created: utc(sess.Created), Modified: utc(sess.Modified),
+		Expire: utc(sess.Expire), AddrCreated: sess.AddrCreated, AddrModified: sess.AddrModified,
+		Counter: sess.Counter, DataSize: len(sess.Data)}
+}
+
 // inspection is what phpsessd inspect prints: the row's metadata and its data decoded
 // with session.serialize_handler.
 type inspection struct {
-	ID           string          `json:"id"`
-	Name         string          `json:"name"`
-	Created      time.Time       `json:"created"`
-	Modified     time.Time       `json:"modified"`
-	Expire       time.Time       `json:"expire"`
-	AddrCreated  string          `json:"addr_created"`
-	AddrModified string          `json:"addr_modified"`
-	Counter      int64           `json:"counter"`
-	Handler      string          `json:"serialize_handler"`
-	DataSize     int             `json:"data_size"`
-	Data         json.RawMessage `json:"data,omitempty"`
-	DataError    string          `json:"data_error,omitempty"`
+	sessionRow
+	Handler   string          `json:"serialize_handler"`
+	Data      json.RawMessage `json:"data,omitempty"`
+	DataError string          `json:"data_error,omitempty"`
 }
 
 // inspector is the store as phpsessd inspect reads it.
@@ -48,10 +62,7 @@ func runInspect(ctx context.Context, cfg *iniconf.Config, store inspector, id st
 	if sess == nil {
 		return fmt.Errorf("no session %q in %s", id, cfg.Table)
 	}
-	v := inspection{ID: sess.ID, Name: sess.Name, Created: time.Unix(sess.Created, 0).UTC(),
-		Modified: time.Unix(sess.Modified, 0).UTC(), Expire: time.Unix(sess.Expire, 0).UTC(),
-		AddrCreated: sess.AddrCreated, AddrModified: sess.AddrModified, Counter: sess.Counter,
-		Handler: cfg.SerializeHandler, DataSize: len(sess.Data)}
+	v := inspection{sessionRow: rowOf(sess), Handler: cfg.SerializeHandler}
 	var decodeErr error
 	if s, err := phpserialize.DecodeSession(cfg.SerializeHandler, sess.Data); err != nil {
 		decodeErr = err

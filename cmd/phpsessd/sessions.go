@@ -13,7 +13,6 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
-	"time"
 
 	"github.com/mattn/go-isatty"
 	"github.com/phpsessd/phpsessd/handler"
@@ -129,19 +128,6 @@ func matching(ctx context.Context, store lister, f handler.SessionFilter, serial
 	}
 }
 
-// sessionLine is one session as phpsessd sessions -json prints it.
-type sessionLine struct {
-	ID           string    `json:"id"`
-	Name         string    `json:"name"`
-	Created      time.Time `json:"created"`
-	Modified     time.Time `json:"modified"`
-	Expires      time.Time `json:"expires"`
-	AddrCreated  string    `json:"addr_created"`
-	AddrModified string    `json:"addr_modified"`
-	Counter      int64     `json:"counter"`
-	Size         int       `json:"size"`
-}
-
 // shortID is how many characters of an id a table shows without -full-ids.
 const shortID = 10
 
@@ -162,9 +148,7 @@ func runSessions(ctx context.Context, cfg *iniconf.Config, store lister, sel *se
 	n := 0
 	err = matching(ctx, store, f, cfg.SerializeHandler, func(s *pgsess.Session) error {
 		n++
-		l := sessionLine{ID: s.ID, Name: s.Name, Created: unix(s.Created), Modified: unix(s.Modified),
-			Expires: unix(s.Expire), AddrCreated: s.AddrCreated, AddrModified: s.AddrModified,
-			Counter: s.Counter, Size: len(s.Data)}
+		l := rowOf(s)
 		if sel.json {
 			return enc.Encode(l)
 		}
@@ -174,7 +158,7 @@ func runSessions(ctx context.Context, cfg *iniconf.Config, store lister, sel *se
 		}
 		const at = "2006-01-02 15:04:05"
 		_, err := fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\n", id, l.Name, l.Created.Format(at),
-			l.Modified.Format(at), l.Expires.Format(at), dash(l.AddrCreated), dash(l.AddrModified), l.Counter, l.Size)
+			l.Modified.Format(at), l.Expire.Format(at), dash(l.AddrCreated), dash(l.AddrModified), l.Counter, l.DataSize)
 		return err
 	})
 	if err != nil {
@@ -186,8 +170,6 @@ func runSessions(ctx context.Context, cfg *iniconf.Config, store lister, sel *se
 	}
 	return nil
 }
-
-func unix(sec int64) time.Time { return time.Unix(sec, 0).UTC() }
 
 func dash(s string) string {
 	if s == "" {
