@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -23,8 +22,7 @@ import (
 type rawClient struct {
 	t  *testing.T
 	nc net.Conn
-	br *bufio.Reader
-	id uint32
+	pc *handler.Client
 }
 
 func dialDaemon(t *testing.T, d *testenv.Daemon) *rawClient {
@@ -34,19 +32,14 @@ func dialDaemon(t *testing.T, d *testenv.Daemon) *rawClient {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { nc.Close() })
-	return &rawClient{t: t, nc: nc, br: bufio.NewReader(nc)}
+	return &rawClient{t: t, nc: nc, pc: handler.NewClient(nc)}
 }
 
 func socketPath(d *testenv.Daemon) string { return strings.TrimPrefix(d.Listen, "unix:") }
 
 func (c *rawClient) send(op handler.Op, fields ...string) {
 	c.t.Helper()
-	c.id++
-	req := handler.Request{Op: op, ID: c.id}
-	for _, f := range fields {
-		req.Fields = append(req.Fields, []byte(f))
-	}
-	if _, err := c.nc.Write(handler.AppendRequest(nil, req)); err != nil {
+	if _, err := c.pc.Send(op, fields...); err != nil {
 		c.t.Fatalf("write: %v", err)
 	}
 }
@@ -55,13 +48,9 @@ func (c *rawClient) send(op handler.Op, fields ...string) {
 func (c *rawClient) recv() handler.Reply {
 	c.t.Helper()
 	c.nc.SetReadDeadline(time.Now().Add(30 * time.Second))
-	payload, err := handler.ReadFrame(c.br, 1<<20)
+	rep, err := c.pc.Recv()
 	if err != nil {
 		c.t.Fatalf("reading a reply: %v", err)
-	}
-	rep, err := handler.ParseReply(payload)
-	if err != nil {
-		c.t.Fatal(err)
 	}
 	return rep
 }
@@ -94,7 +83,7 @@ func (c *rawClient) hello() *rawClient {
 // within 30 s.
 func (c *rawClient) closedByDaemon() bool {
 	c.nc.SetReadDeadline(time.Now().Add(30 * time.Second))
-	_, err := c.br.ReadByte()
+	_, err := c.pc.Reader().ReadByte()
 	var ne net.Error
 	return err == io.EOF || err != nil && !(errors.As(err, &ne) && ne.Timeout())
 }

@@ -1,7 +1,6 @@
 package handler_test
 
 import (
-	"bufio"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -88,8 +87,7 @@ func newEnvLocking(t *testing.T, cfg handler.Config, dsn string, locks pgsess.Lo
 type client struct {
 	t  *testing.T
 	nc net.Conn
-	br *bufio.Reader
-	id uint32
+	pc *handler.Client
 }
 
 func (e *env) dial() *client {
@@ -99,7 +97,7 @@ func (e *env) dial() *client {
 		e.t.Fatal(err)
 	}
 	e.t.Cleanup(func() { nc.Close() })
-	return &client{t: e.t, nc: nc, br: bufio.NewReader(nc)}
+	return &client{t: e.t, nc: nc, pc: handler.NewClient(nc)}
 }
 
 // hello opens a PHP request on a new connection.
@@ -111,27 +109,19 @@ func (e *env) hello() *client {
 
 func (c *client) send(op handler.Op, fields ...string) uint32 {
 	c.t.Helper()
-	c.id++
-	req := handler.Request{Op: op, ID: c.id}
-	for _, f := range fields {
-		req.Fields = append(req.Fields, []byte(f))
-	}
-	if _, err := c.nc.Write(handler.AppendRequest(nil, req)); err != nil {
+	id, err := c.pc.Send(op, fields...)
+	if err != nil {
 		c.t.Fatalf("write: %v", err)
 	}
-	return c.id
+	return id
 }
 
 func (c *client) recv() handler.Reply {
 	c.t.Helper()
 	c.nc.SetReadDeadline(time.Now().Add(30 * time.Second))
-	payload, err := handler.ReadFrame(c.br, 64<<20)
+	rep, err := c.pc.Recv()
 	if err != nil {
 		c.t.Fatalf("reading reply: %v", err)
-	}
-	rep, err := handler.ParseReply(payload)
-	if err != nil {
-		c.t.Fatalf("parsing reply: %v", err)
 	}
 	return rep
 }
@@ -172,7 +162,7 @@ func (c *client) fails(want handler.Status, op handler.Op, fields ...string) str
 // closed with our unread bytes in its buffer).
 func (c *client) closed() bool {
 	c.nc.SetReadDeadline(time.Now().Add(5 * time.Second))
-	_, err := c.br.ReadByte()
+	_, err := c.pc.Reader().ReadByte()
 	var ne net.Error
 	return err == io.EOF || err != nil && !(errors.As(err, &ne) && ne.Timeout())
 }
@@ -335,19 +325,13 @@ func TestConnectionsOverMaxClientsAreRefusedWhileTheOthersAreServed(t *testing.T
 	}
 	waiting.nc.Close()
 	deadline := time.Now().Add(10 * time.Second)
-	hello := handler.AppendRequest(nil, handler.Request{Op: handler.OpHello, ID: 1,
-		Fields: [][]byte{[]byte("1"), nil, []byte("PHPSESSID"), nil}})
 	for { // the daemon notices the close on its own time; until then it refuses
 		c := e.dial()
 		// A refused connection may be closed before the HELLO arrives: the write then
 		// fails, or the close resets the connection and its TOO_MANY_CLIENTS is lost.
-		c.nc.Write(hello)
+		c.pc.Send(handler.OpHello, "1", "", "PHPSESSID", "")
 		c.nc.SetReadDeadline(time.Now().Add(30 * time.Second))
-		payload, err := handler.ReadFrame(c.br, 1<<20)
-		var rep handler.Reply
-		if err == nil {
-			rep, err = handler.ParseReply(payload)
-		}
+		rep, err := c.pc.Recv()
 		c.nc.Close()
 		switch {
 		case err == nil && rep.Status == handler.StatusOK:

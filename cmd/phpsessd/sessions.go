@@ -238,28 +238,15 @@ func askDaemon(ctx context.Context, cfg *iniconf.Config, op handler.Op, fields .
 	if deadline, ok := ctx.Deadline(); ok {
 		nc.SetDeadline(deadline)
 	}
-	req := func(id uint32, op handler.Op, fields ...string) handler.Request {
-		r := handler.Request{Op: op, ID: id}
-		for _, f := range fields {
-			r.Fields = append(r.Fields, []byte(f))
-		}
-		return r
-	}
-	var frames []byte
-	frames = handler.AppendRequest(frames, req(1, handler.OpHello, strconv.Itoa(handler.ProtocolVersion), cfg.Secret, "", ""))
-	frames = handler.AppendRequest(frames, req(2, op, fields...))
-	frames = handler.AppendRequest(frames, req(3, handler.OpClose))
-	if _, err := nc.Write(frames); err != nil {
+	c := handler.NewClient(nc)
+	c.Send(handler.OpHello, strconv.Itoa(handler.ProtocolVersion), cfg.Secret, "", "")
+	opID, _ := c.Send(op, fields...)
+	if _, err := c.Send(handler.OpClose); err != nil {
 		return nil, fmt.Errorf("daemon at %s: %w", cfg.Listen, err)
 	}
-	br := bufio.NewReader(nc)
 	var result []string
 	for range 3 {
-		payload, err := handler.ReadFrame(br, 64<<20)
-		if err != nil {
-			return nil, fmt.Errorf("daemon at %s: %w", cfg.Listen, err)
-		}
-		rep, err := handler.ParseReply(payload)
+		rep, err := c.Recv()
 		if err != nil {
 			return nil, fmt.Errorf("daemon at %s: %w", cfg.Listen, err)
 		}
@@ -270,7 +257,7 @@ func askDaemon(ctx context.Context, cfg *iniconf.Config, op handler.Op, fields .
 			}
 			return nil, fmt.Errorf("daemon at %s: %s: %s", cfg.Listen, rep.Status, msg)
 		}
-		if rep.ID == 2 {
+		if rep.ID == opID {
 			for _, f := range rep.Fields {
 				result = append(result, string(f))
 			}
