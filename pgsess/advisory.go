@@ -472,9 +472,10 @@ func (lc *lockConn) failed(err error, step batchStep, b *lockBatch, taken []lock
 	var pgErr *pgconn.PgError
 	refused := errors.As(err, &pgErr)
 	work := append(append([]*lockJob{}, b.writes...), b.others...)
-	if !refused || errors.Is(err, ErrPooled) || step.phase != phaseWork || lc.conn.IsClosed() {
-		// The connection is gone or cannot be trusted (a failed take may have taken
-		// some of its locks): drop it, and every lock with it.
+	if !refused || connLost(err) || errors.Is(err, ErrPooled) || step.phase != phaseWork || lc.conn.IsClosed() {
+		// The connection is gone, reaches a server that cannot write (connLost), or
+		// cannot be trusted (a failed take may have taken some of its locks): drop
+		// it, and every lock with it; the next batch connects anew.
 		lc.drop()
 		if errors.Is(err, ErrPooled) {
 			lc.s.log.Error().Err(err).Msg("advisory locks cannot work on this connection")
@@ -489,8 +490,8 @@ func (lc *lockConn) failed(err error, step batchStep, b *lockBatch, taken []lock
 			case step.phase == phaseRelease: // committed before the release failed
 				j.done <- lockResult{}
 			case refused:
-				// The server refused a statement and closed: nothing was committed,
-				// and the lock is gone.
+				// The server refused a statement and closed, or refused it as
+				// read-only: nothing was committed, and the lock is gone.
 				j.done <- lockResult{err: ErrLeaseLost}
 			default:
 				j.done <- lockResult{err: err} // the commit may or may not have happened

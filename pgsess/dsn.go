@@ -170,13 +170,21 @@ func cutValue(s string) (val, rest string, ok bool) {
 	return "", "", false // the quote is never closed
 }
 
-// parseDSN parses one connection string for the pool. Its error names the string
-// only as RedactDSN shows it, and pgconn's own reason scrubbed of every piece
+// parseDSN parses one connection string for the pool, with the store's dialer (see
+// configureDial). A multi-host string is supported with target_session_attrs (tried
+// in order, as libpq does); load_balance_hosts is refused, since pgx does not
+// implement it and would send it to the server as a setting. Its error names the
+// string only as RedactDSN shows it, and pgconn's own reason scrubbed of every piece
 // RedactDSN took out: pgconn's messages redact passwords on a best-effort basis
 // only, and quote parts of a malformed string.
 func parseDSN(dsn string) (*pgxpool.Config, error) {
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err == nil {
+		if _, ok := cfg.ConnConfig.RuntimeParams["load_balance_hosts"]; ok {
+			return nil, fmt.Errorf("%w: %q: load_balance_hosts is not supported (the hosts of a multi-host string are tried in order); remove it",
+				ErrBadDSN, RedactDSN(dsn))
+		}
+		configureDial(&cfg.ConnConfig.Config)
 		return cfg, nil
 	}
 	shown, removed := redactDSN(dsn)

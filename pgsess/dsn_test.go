@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 )
 
 // secret is the password in every connection string below; it must never show.
@@ -126,4 +127,53 @@ func FuzzRedactDSN(f *testing.F) {
 			t.Fatalf("parseDSN(%q) = %q: shows the password", dsn, err)
 		}
 	})
+}
+
+func TestParseDSNGivesAConnectTimeoutWhenTheStringHasNone(t *testing.T) {
+	for dsn, want := range map[string]time.Duration{
+		"host=db":                   defaultConnectTimeout,
+		"host=db connect_timeout=0": defaultConnectTimeout, // libpq's "no limit"
+		"host=db connect_timeout=2": 2 * time.Second,
+		"postgres://u@db1:5432,db2:5433/sess?target_session_attrs=read-write": defaultConnectTimeout,
+	} {
+		cfg, err := parseDSN(dsn)
+		if err != nil {
+			t.Fatalf("parseDSN(%q): %v", dsn, err)
+		}
+		if got := cfg.ConnConfig.ConnectTimeout; got != want {
+			t.Errorf("parseDSN(%q): connect timeout %v, want %v", dsn, got, want)
+		}
+		if cfg.ConnConfig.DialFunc == nil {
+			t.Errorf("parseDSN(%q): no dialer", dsn)
+		}
+	}
+}
+
+func TestParseDSNKeepsTheHostsOfAMultiHostString(t *testing.T) {
+	cfg, err := parseDSN("host=db1,db2 port=5432,5433 sslmode=disable target_session_attrs=read-write")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := cfg.ConnConfig
+	if c.Host != "db1" || len(c.Fallbacks) != 1 || c.Fallbacks[0].Host != "db2" || c.Fallbacks[0].Port != 5433 {
+		t.Errorf("hosts %s:%d and %+v, want db1:5432 then db2:5433", c.Host, c.Port, c.Fallbacks)
+	}
+	if c.ValidateConnect == nil {
+		t.Error("target_session_attrs=read-write is not checked on connect")
+	}
+}
+
+func TestParseDSNRefusesLoadBalanceHostsByName(t *testing.T) {
+	for _, dsn := range []string{
+		"host=db1,db2 password=" + secret + " load_balance_hosts=random target_session_attrs=read-write",
+		"postgres://u:" + secret + "@db1,db2/sess?load_balance_hosts=disable",
+	} {
+		_, err := parseDSN(dsn)
+		if err == nil || !errors.Is(err, ErrBadDSN) || !strings.Contains(err.Error(), "load_balance_hosts is not supported") {
+			t.Errorf("parseDSN(%q) = %v; want ErrBadDSN naming load_balance_hosts", RedactDSN(dsn), err)
+		}
+		if err != nil && strings.Contains(err.Error(), secret) {
+			t.Errorf("parseDSN: %v shows the password", err)
+		}
+	}
 }

@@ -606,9 +606,9 @@ func (s *Store) lifetime() int64 { return s.lifetimeSec.Load() }
 type repeat int
 
 const (
-	// ifUnsent: only when pgx knows that nothing reached PostgreSQL
-	// (pgconn.SafeToRetry). For writes: one that PostgreSQL may have received and
-	// committed is never repeated.
+	// ifUnsent: only when nothing was committed (uncommitted): pgx sent nothing, or
+	// the server refused the statement as read-only. For writes: one that PostgreSQL
+	// may have received and committed is never repeated.
 	ifUnsent repeat = iota
 	// ifLost: after any failure of the connection, since running the operation twice
 	// does what running it once does (a read, a lock take, garbage collection).
@@ -618,7 +618,10 @@ const (
 // try runs op, and when it failed because its connection did (connLost), runs it once
 // more where rep allows, on a new connection: the failure resets the pool, since after
 // a restart of PostgreSQL every connection opened before it is dead, which pgx learns
-// only on using it (a lock connection that failed reconnects by itself, see lockConn).
+// only on using it, and after a failover every connection opened before it reaches a
+// server that is no longer the primary, while new ones, with
+// target_session_attrs=read-write, reach the new one (a lock connection that failed
+// reconnects by itself, see lockConn).
 // It returns op's error as is; callers wrap it. This is the only place an operation is
 // repeated after its connection failed.
 func (s *Store) try(ctx context.Context, rep repeat, op func() error) error {
@@ -627,7 +630,7 @@ func (s *Store) try(ctx context.Context, rep repeat, op func() error) error {
 		return err
 	}
 	s.pool.Reset()
-	if rep == ifUnsent && !pgconn.SafeToRetry(err) {
+	if rep == ifUnsent && !uncommitted(err) {
 		return err
 	}
 	s.log.Debug().Err(s.wrap(err)).Msg("database connection lost; trying again on a new one")
@@ -644,9 +647,11 @@ func (s *Store) exec(ctx context.Context, rep repeat, sql string, args ...any) e
 
 // connLost reports whether err is a failure of the connection rather than PostgreSQL
 // refusing a statement or the caller giving up: a network or connect error, a
-// connection pgx closed or timed out, or a server error that ends the connection
+// connection pgx closed or timed out, a server error that ends the connection
 // (57P01 admin_shutdown, 57P02 crash_shutdown, 57P03 cannot_connect_now, class 08
-// connection_exception).
+// connection_exception), or 25006 read_only_sql_transaction: the connection reaches a
+// server that cannot write (a standby, or a primary demoted by a failover), on which
+// it is of no use although it stays open.
 func connLost(err error) bool {
 	var pgErr *pgconn.PgError
 	var connectErr *pgconn.ConnectError
@@ -656,7 +661,7 @@ func connLost(err error) bool {
 		return false
 	case errors.As(err, &pgErr):
 		switch pgErr.Code {
-		case "57P01", "57P02", "57P03":
+		case "57P01", "57P02", "57P03", readOnlySQLTransaction:
 			return true
 		}
 		return strings.HasPrefix(pgErr.Code, "08")
@@ -667,6 +672,20 @@ func connLost(err error) bool {
 	}
 	return errors.As(err, &netErr) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
 		errors.Is(err, pgconn.ErrConnClosed)
+}
+
+// readOnlySQLTransaction is SQLSTATE 25006: a statement that writes, on a server
+// or in a transaction that is read-only.
+const readOnlySQLTransaction = "25006"
+
+// uncommitted reports whether an operation that failed with err certainly committed
+// nothing, so that it may run again: pgx sent nothing (pgconn.SafeToRetry), or the
+// server refused a statement as read-only (25006), which PostgreSQL raises when the
+// statement starts, before it changes a row, and which aborts its transaction —
+// the whole batch it was sent in, whose statements share one transaction.
+func uncommitted(err error) bool {
+	var pgErr *pgconn.PgError
+	return pgconn.SafeToRetry(err) || (errors.As(err, &pgErr) && pgErr.Code == readOnlySQLTransaction)
 }
 
 // wrap marks errors of reaching the database with ErrUnavailable and keeps PostgreSQL's

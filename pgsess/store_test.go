@@ -253,3 +253,54 @@ func TestTheLockMethodSaysWhetherTheStoreLocksAcrossDaemons(t *testing.T) {
 		t.Error("a lease of no duration accepted")
 	}
 }
+
+// A failover leaves the store's connections open on a server that can no longer write
+// (a demoted primary, or a standby): here, connections opened while the database was
+// read-only, which stay so after new ones are writable again. A write refused with
+// SQLSTATE 25006 has committed nothing: the store leaves those connections (the pool's
+// and a lock connection), repeats the write once on a new one, and it is stored once.
+func TestAWriteRefusedAsReadOnlyIsRepeatedOnANewConnection(t *testing.T) {
+	for _, method := range []struct {
+		name string
+		o    Options
+	}{{"host", Options{}}, {"advisory", Options{Locks: Advisory{}}}, {"lease", Options{Locks: Lease{Duration: 15 * time.Second}}}} {
+		t.Run(method.name, func(t *testing.T) {
+			pg := testenv.SharedPG(t)
+			dsn := pg.NewDatabase(t)
+			db := testenv.DBName(dsn)
+			o := method.o
+			o.CreateTable = true
+			s := openStore(t, dsn, o)
+			ctx := context.Background()
+			if err := s.Write(ctx, Write{ID: "s", Data: []byte("1")}); err != nil {
+				t.Fatal(err)
+			}
+			pg.Exec(t, "postgres", "ALTER DATABASE "+db+" SET default_transaction_read_only = on")
+			s.Reset()
+			if _, err := s.Read(ctx, "s"); err != nil { // the pool's connection, read-only
+				t.Fatal(err)
+			}
+			if method.name == "advisory" {
+				if _, err := s.Lock(ctx, "s", "", "", "t1"); err != nil { // the lock connection's
+					t.Fatal(err)
+				}
+			}
+			pg.Exec(t, "postgres", "ALTER DATABASE "+db+" RESET default_transaction_read_only")
+			w := Write{ID: "s", Data: []byte("2")}
+			if method.name != "host" {
+				w.Token = "t1"
+				if method.name == "lease" {
+					if _, err := s.Lock(ctx, "s", "", "", "t1"); err != nil {
+						t.Fatalf("lock on a read-only connection: %v", err)
+					}
+				}
+			}
+			if err := s.Write(ctx, w); err != nil {
+				t.Fatalf("write on a read-only connection: %v", err)
+			}
+			if r, _ := s.Info(ctx, "s"); r == nil || string(r.Data) != "2" || r.Counter != 2 {
+				t.Fatalf("row: %+v, expected the second write, once", r)
+			}
+		})
+	}
+}
