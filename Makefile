@@ -13,9 +13,10 @@ FUZZTIME ?= 30s
 
 # Debian packages the tests and the benchmark run: PHP-FPM and the CLI, PHPUnit and
 # Composer for the PHP client, PostgreSQL 15's server binaries, PgBouncer, Symfony's
-# session handler, headless Chromium and its WebDriver (the make run page's test). The
-# demo needs only DEMO_PACKAGES (its page reads the table with php8.2-pgsql).
-DEB_PACKAGES := php8.2-cli php8.2-fpm php8.2-pgsql composer phpunit postgresql-15 postgresql-client-15 pgbouncer php-symfony-http-foundation chromium chromium-driver
+# session handler, pg_auto_failover (the HA test), headless Chromium and its WebDriver
+# (the make run page's test). The demo needs only DEMO_PACKAGES (its page reads the
+# table with php8.2-pgsql).
+DEB_PACKAGES := php8.2-cli php8.2-fpm php8.2-pgsql composer phpunit postgresql-15 postgresql-client-15 pgbouncer php-symfony-http-foundation postgresql-15-auto-failover pg-auto-failover-cli chromium chromium-driver
 DEMO_PACKAGES := php8.2-fpm php8.2-pgsql postgresql-15 postgresql-client-15
 # The system services those packages enable on installation. Tests, benchmark and demo
 # start private servers of their own, so make disables and stops again each of these
