@@ -241,6 +241,16 @@ func (af *AutoFailover) Stop(n *AutoFailoverNode) error {
 	}
 }
 
+// Kill ends node's pg_autoctl service and its PostgreSQL with SIGKILL, as a crash of
+// its host would, and waits until the service has exited.
+func (af *AutoFailover) Kill(n *AutoFailoverNode) error {
+	if err := syscall.Kill(-n.svc.cmd.Process.Pid, syscall.SIGKILL); err != nil {
+		return err
+	}
+	<-n.svc.exited
+	return nil
+}
+
 // State returns the state the monitor last heard node report (primary, secondary,
 // wait_primary, …), or "" when the monitor does not answer.
 func (af *AutoFailover) State(node string) string {
@@ -315,6 +325,14 @@ func (af *AutoFailover) stop() {
 		case <-time.After(10 * time.Second):
 			syscall.Kill(-a.cmd.Process.Pid, syscall.SIGKILL)
 			<-a.exited
+		}
+	}
+	// A PostgreSQL left running by a service that was killed.
+	for _, a := range af.services() {
+		if _, err := os.Stat(filepath.Join(a.pgdata, "postmaster.pid")); err == nil {
+			cmd := exec.Command(filepath.Join(PGBin, "pg_ctl"), "stop", "-D", a.pgdata, "-m", "immediate")
+			cmd.SysProcAttr = &syscall.SysProcAttr{Credential: af.cred}
+			cmd.Run()
 		}
 	}
 	os.RemoveAll(af.Dir)
