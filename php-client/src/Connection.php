@@ -48,7 +48,7 @@ final class Connection
     /** From the last HELLO reply. */
     private string $server = '';
     private int $protocolVersion = 0;
-    private int $maxFrameSize = Protocol::DEFAULT_MAX_FRAME_SIZE;
+    private int $maxFrameSize;
 
     /** Session name sent in HELLO; null: session_name(). */
     private ?string $sessionName = null;
@@ -74,6 +74,9 @@ final class Connection
         // A random start makes a reply left on a persistent socket by an
         // earlier request all but certain to carry an id we never sent.
         $this->nextRequestId = random_int(1, 0x7FFFFFFF);
+        // Set here, not as the property's default: a default naming another
+        // class's constant is evaluated again in every PHP request.
+        $this->maxFrameSize = Protocol::DEFAULT_MAX_FRAME_SIZE;
     }
 
     /**
@@ -177,18 +180,35 @@ final class Connection
     private function helloAnd(int $op, array $fields, float $extraWait, bool $alone): array
     {
         $name = $this->sessionName ?? (function_exists('session_name') ? (string) session_name() : '');
-        $remoteAddr = $_SERVER['REMOTE_ADDR'] ?? '';
+        $remoteAddr = self::remoteAddr();
         $hello = [
             (string) Protocol::VERSION,
             $this->options->secret,
             $name,
-            is_string($remoteAddr) ? $remoteAddr : '',
+            $remoteAddr,
         ];
         $requests = [[Protocol::OP_HELLO, $hello], [$op, $fields]];
         if ($alone) {
             $requests[] = [Protocol::OP_CLOSE, []];
         }
         return $this->exchangeAll($requests, $extraWait, true)[1];
+    }
+
+    /**
+     * The client's address: $_SERVER['REMOTE_ADDR'] when $_SERVER exists in
+     * this request (the application may have set it, e.g. from a trusted
+     * proxy's header), else getenv('REMOTE_ADDR'), which is where PHP takes
+     * $_SERVER's value from (the FastCGI parameters under FPM, the
+     * environment in the CLI). PHP creates $_SERVER on demand, from every
+     * request parameter, the first time code that names it is loaded; naming
+     * it here would make every request pay for that.
+     */
+    private static function remoteAddr(): string
+    {
+        $name = '_SERVER';
+        $server = $GLOBALS[$name] ?? null;
+        $addr = is_array($server) ? ($server['REMOTE_ADDR'] ?? '') : getenv('REMOTE_ADDR');
+        return is_string($addr) ? $addr : '';
     }
 
     /**

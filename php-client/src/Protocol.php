@@ -62,50 +62,53 @@ final class Protocol
     /** Length of a reply header: status:u16 request_id:u32. */
     public const REPLY_HEADER_SIZE = 6;
 
+    // The keys of these three tables are the codes above written out: a constant
+    // expression referring to other constants would be evaluated again in every
+    // PHP request that uses the class.
     private const OP_NAMES = [
-        self::OP_HELLO => 'HELLO',
-        self::OP_READ => 'READ',
-        self::OP_WRITE => 'WRITE',
-        self::OP_UPDATE_TIMESTAMP => 'UPDATE_TIMESTAMP',
-        self::OP_CLOSE => 'CLOSE',
-        self::OP_DESTROY => 'DESTROY',
-        self::OP_GC => 'GC',
-        self::OP_VALIDATE_ID => 'VALIDATE_ID',
-        self::OP_STATUS => 'STATUS',
-        self::OP_RESET => 'RESET',
-        self::OP_INFO => 'INFO',
-        self::OP_READ_UNLOCKED => 'READ_UNLOCKED',
-        self::OP_END_SESSIONS => 'END_SESSIONS',
+        1 => 'HELLO',
+        2 => 'READ',
+        3 => 'WRITE',
+        4 => 'UPDATE_TIMESTAMP',
+        5 => 'CLOSE',
+        6 => 'DESTROY',
+        7 => 'GC',
+        8 => 'VALIDATE_ID',
+        9 => 'STATUS',
+        10 => 'RESET',
+        11 => 'INFO',
+        12 => 'READ_UNLOCKED',
+        13 => 'END_SESSIONS',
     ];
 
     private const STATUS_NAMES = [
-        self::OK => 'OK',
-        self::BAD_FRAME => 'BAD_FRAME',
-        self::FRAME_TOO_LARGE => 'FRAME_TOO_LARGE',
-        self::UNKNOWN_OP => 'UNKNOWN_OP',
-        self::BAD_VERSION => 'BAD_VERSION',
-        self::AUTH_FAILED => 'AUTH_FAILED',
-        self::NOT_AUTHENTICATED => 'NOT_AUTHENTICATED',
-        self::INVALID_ID => 'INVALID_ID',
-        self::LOCK_TIMEOUT => 'LOCK_TIMEOUT',
-        self::DB_UNAVAILABLE => 'DB_UNAVAILABLE',
-        self::CANCELLED => 'CANCELLED',
-        self::BAD_REQUEST => 'BAD_REQUEST',
-        self::SHUTTING_DOWN => 'SHUTTING_DOWN',
-        self::LOCK_LOST => 'LOCK_LOST',
-        self::TOO_MANY_CLIENTS => 'TOO_MANY_CLIENTS',
-        self::INTERNAL => 'INTERNAL',
+        0 => 'OK',
+        1 => 'BAD_FRAME',
+        2 => 'FRAME_TOO_LARGE',
+        3 => 'UNKNOWN_OP',
+        4 => 'BAD_VERSION',
+        5 => 'AUTH_FAILED',
+        6 => 'NOT_AUTHENTICATED',
+        7 => 'INVALID_ID',
+        8 => 'LOCK_TIMEOUT',
+        9 => 'DB_UNAVAILABLE',
+        10 => 'CANCELLED',
+        11 => 'BAD_REQUEST',
+        12 => 'SHUTTING_DOWN',
+        13 => 'LOCK_LOST',
+        14 => 'TOO_MANY_CLIENTS',
+        99 => 'INTERNAL',
     ];
 
     /** Statuses after which the daemon closes the connection. */
     private const CLOSING_STATUSES = [
-        self::BAD_FRAME => true,
-        self::FRAME_TOO_LARGE => true,
-        self::BAD_VERSION => true,
-        self::AUTH_FAILED => true,
-        self::NOT_AUTHENTICATED => true,
-        self::SHUTTING_DOWN => true,
-        self::TOO_MANY_CLIENTS => true,
+        1 => true, // BAD_FRAME
+        2 => true, // FRAME_TOO_LARGE
+        4 => true, // BAD_VERSION
+        5 => true, // AUTH_FAILED
+        6 => true, // NOT_AUTHENTICATED
+        12 => true, // SHUTTING_DOWN
+        14 => true, // TOO_MANY_CLIENTS
     ];
 
     private function __construct()

@@ -52,23 +52,6 @@ use function is_string;
  */
 final class SessionHandler implements \SessionHandlerInterface, \SessionUpdateTimestampHandlerInterface
 {
-    /** Which counter session_pgsql_add_error() increments for each error level. */
-    private const ERROR_COUNTERS = [
-        E_ERROR => 'error',
-        E_CORE_ERROR => 'error',
-        E_COMPILE_ERROR => 'error',
-        E_USER_ERROR => 'error',
-        E_RECOVERABLE_ERROR => 'error',
-        E_WARNING => 'warning',
-        E_CORE_WARNING => 'warning',
-        E_COMPILE_WARNING => 'warning',
-        E_USER_WARNING => 'warning',
-        E_NOTICE => 'notice',
-        E_USER_NOTICE => 'notice',
-        E_DEPRECATED => 'notice',
-        E_USER_DEPRECATED => 'notice',
-    ];
-
     private static ?self $current = null;
 
     private Options $options;
@@ -486,13 +469,21 @@ final class SessionHandler implements \SessionHandlerInterface, \SessionUpdateTi
 
     /**
      * session_pgsql_add_error(): increments the error, warning or notice
-     * counter for $level (see ERROR_COUNTERS) and, when $message is not
+     * counter for $level (errors, warnings, notices, as session_pgsql_add_error()
+     * says) and, when $message is not
      * empty, sets the last error message. False for another level or without
      * an active session.
      */
     public function addError(int $level, string $message = ''): bool
     {
-        $counter = self::ERROR_COUNTERS[$level] ?? null;
+        // A match rather than a constant table keyed by E_*: such a table
+        // would be evaluated again in every PHP request.
+        $counter = match ($level) {
+            E_ERROR, E_CORE_ERROR, E_COMPILE_ERROR, E_USER_ERROR, E_RECOVERABLE_ERROR => 'error',
+            E_WARNING, E_CORE_WARNING, E_COMPILE_WARNING, E_USER_WARNING => 'warning',
+            E_NOTICE, E_USER_NOTICE, E_DEPRECATED, E_USER_DEPRECATED => 'notice',
+            default => null,
+        };
         if ($this->sessionId === null || $counter === null) {
             return false;
         }
