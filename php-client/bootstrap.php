@@ -7,8 +7,9 @@
  *     auto_prepend_file = /path/to/php-client/bootstrap.php
  *
  * Loads the classes and the session_pgsql_* functions without Composer (or
- * from Composer's autoloader when that already has them), creates a
- * SessionHandler with no options (address, secret and timeouts come from the
+ * from Composer's autoloader when that already has them; without it, an
+ * autoloader of its own loads the exception classes when one is needed),
+ * creates a SessionHandler with no options (address, secret and timeouts come from the
  * environment and php.ini) and registers it with session_set_save_handler(),
  * including the shutdown function that writes and closes the session.
  *
@@ -30,21 +31,21 @@ declare(strict_types=1);
 
 (static function (): void {
     // class_exists() asks a registered autoloader (Composer's) first, so the
-    // files are only required when nothing else provides the classes.
-    $classes = [
-        'Phpsessd\\ProtocolException' => 'ProtocolException.php',
-        'Phpsessd\\ConnectException' => 'ConnectException.php',
-        'Phpsessd\\TimeoutException' => 'TimeoutException.php',
-        'Phpsessd\\StaleReplyException' => 'StaleReplyException.php',
-        'Phpsessd\\ErrorReplyException' => 'ErrorReplyException.php',
-        'Phpsessd\\Protocol' => 'Protocol.php',
-        'Phpsessd\\Options' => 'Options.php',
-        'Phpsessd\\Connection' => 'Connection.php',
-        'Phpsessd\\SessionHandler' => 'SessionHandler.php',
-    ];
-    foreach ($classes as $class => $file) {
-        if (!class_exists($class)) {
-            require __DIR__ . '/src/' . $file;
+    // files are only required when nothing else provides the classes. Every
+    // request loads the four classes it uses; the exceptions, which only a
+    // failure needs, are loaded when one is thrown, through the autoloader
+    // registered here (each file costs every request that requires it).
+    if (!class_exists('Phpsessd\\SessionHandler')) {
+        spl_autoload_register(static function (string $class): void {
+            if (str_starts_with($class, 'Phpsessd\\') && strpbrk($name = substr($class, 9), '\\/.') === false
+                && is_file($file = __DIR__ . '/src/' . $name . '.php')) {
+                require $file;
+            }
+        });
+        foreach (['Protocol', 'Options', 'Connection', 'SessionHandler'] as $name) {
+            if (!class_exists('Phpsessd\\' . $name, false)) {
+                require __DIR__ . '/src/' . $name . '.php';
+            }
         }
     }
     // Each function in it is guarded by function_exists().

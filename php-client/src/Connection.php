@@ -60,6 +60,9 @@ final class Connection
      */
     private bool $socketUsed = false;
 
+    /** Bytes read from $socket and not yet taken by readFrame(). */
+    private string $buffer = '';
+
     /** Whether a request was sent and its reply not fully read yet. */
     private bool $inFlight = false;
 
@@ -264,6 +267,7 @@ final class Connection
             throw new ConnectException('cannot connect: ' . $reason);
         }
         $this->socket = $socket;
+        $this->buffer = '';
         $position = ftell($socket);
         $this->socketUsed = is_int($position) && $position > 0;
         return $this->socketUsed;
@@ -282,6 +286,7 @@ final class Connection
             }
         }
         $this->socket = null;
+        $this->buffer = '';
         $this->authenticated = false;
     }
 
@@ -324,7 +329,10 @@ final class Connection
         $frames = '';
         $ids = [];
         foreach ($requests as [$op, $fields]) {
-            $id = $this->nextRequestId();
+            // The next request id: consecutive, wrapping from 0xFFFFFFFF to 1
+            // (0 means "unknown" in replies).
+            $id = $this->nextRequestId;
+            $this->nextRequestId = $id >= self::MAX_REQUEST_ID ? 1 : $id + 1;
             $frame = Protocol::encodeRequest($op, $id, $fields);
             $size = strlen($frame) - 4;
             if ($size > $this->maxFrameSize) {
@@ -420,14 +428,6 @@ final class Connection
         return $status !== Protocol::OK && $replyId === 0 ? new ErrorReplyException($status, $reply[0] ?? '', 0) : null;
     }
 
-    /** The next request id: consecutive, wrapping from 0xFFFFFFFF to 1 (0 means "unknown" in replies). */
-    private function nextRequestId(): int
-    {
-        $id = $this->nextRequestId;
-        $this->nextRequestId = $id >= self::MAX_REQUEST_ID ? 1 : $id + 1;
-        return $id;
-    }
-
     private function replyLimit(): int
     {
         return max($this->maxFrameSize, Protocol::DEFAULT_MAX_FRAME_SIZE) + self::REPLY_SLACK;
@@ -458,46 +458,34 @@ final class Connection
 
     /**
      * Reads one reply frame until $deadline and returns its payload (the
-     * bytes after the length prefix). Usually that takes two fread() calls
-     * and no more: PHP's socket stream reads up to 8 KiB at a time into its
-     * buffer, so once the length is read the payload is mostly there already;
-     * short reads go to readRest(). Call with captureIoErrors() in effect.
+     * bytes after the length prefix). Reads whatever the socket has, at
+     * least 8 KiB at a time, into $buffer, so that the replies of a
+     * pipelined exchange, which the daemon writes together, usually take a
+     * single fread() between them; the bytes beyond this frame stay in
+     * $buffer for the next one. Call with captureIoErrors() in effect.
      *
      * @throws ProtocolException for a length below a reply header or above $limit,
      *                           on EOF or a read error; TimeoutException at the deadline
      */
     private function readFrame(float $deadline, int $limit): string
     {
-        $this->setTimeout($deadline, 'waiting for the reply');
-        $header = fread($this->socket, 4);
-        if (!is_string($header) || strlen($header) !== 4) {
-            $header = $this->readRest($header, 4, $deadline, true);
-        }
-        $length = unpack('N', $header)[1];
-        if ($length < Protocol::REPLY_HEADER_SIZE || $length > $limit) {
-            throw new ProtocolException(sprintf('malformed reply: frame length %d', $length));
-        }
-        $this->setTimeout($deadline, 'waiting for the reply');
-        $payload = fread($this->socket, $length < self::READ_CHUNK ? $length : self::READ_CHUNK);
-        if (!is_string($payload) || strlen($payload) !== $length) {
-            $payload = $this->readRest($payload, $length, $deadline, false);
-        }
-        return $payload;
-    }
-
-    /**
-     * Completes a read of $n bytes that fread() answered with $first (short,
-     * empty or false), reading on until $deadline.
-     *
-     * @param string|false $first
-     * @param bool         $frameStart whether these are a frame's first bytes (for the error message)
-     * @throws ProtocolException on EOF or a read error, TimeoutException at the deadline
-     */
-    private function readRest(string|false $first, int $n, float $deadline, bool $frameStart): string
-    {
-        $chunk = $first;
-        $buffer = '';
+        $length = -1;
         while (true) {
+            $have = strlen($this->buffer);
+            if ($length < 0 && $have >= 4) {
+                $length = unpack('N', $this->buffer)[1];
+                if ($length < Protocol::REPLY_HEADER_SIZE || $length > $limit) {
+                    throw new ProtocolException(sprintf('malformed reply: frame length %d', $length));
+                }
+            }
+            if ($length >= 0 && $have >= 4 + $length) {
+                $payload = substr($this->buffer, 4, $length);
+                $this->buffer = $have === 4 + $length ? '' : substr($this->buffer, 4 + $length);
+                return $payload;
+            }
+            $missing = $length < 0 ? 4 - $have : 4 + $length - $have;
+            $this->setTimeout($deadline, 'waiting for the reply');
+            $chunk = fread($this->socket, $missing < 8192 ? 8192 : ($missing < self::READ_CHUNK ? $missing : self::READ_CHUNK));
             if ($chunk === false || $chunk === '') {
                 $meta = stream_get_meta_data($this->socket);
                 if ($meta['timed_out']) {
@@ -506,19 +494,13 @@ final class Connection
                 if ($meta['eof'] || $chunk === false) {
                     throw new ProtocolException(sprintf(
                         'the daemon closed the connection%s%s',
-                        $frameStart && $buffer === '' ? '' : ' in the middle of a reply',
+                        $have === 0 ? '' : ' in the middle of a reply',
                         self::$ioError !== null ? ' (' . self::$ioError . ')' : '',
                     ));
                 }
-            } else {
-                $buffer .= $chunk;
+                continue;
             }
-            $missing = $n - strlen($buffer);
-            if ($missing === 0) {
-                return $buffer;
-            }
-            $this->setTimeout($deadline, 'waiting for the reply');
-            $chunk = fread($this->socket, $missing < self::READ_CHUNK ? $missing : self::READ_CHUNK);
+            $this->buffer .= $chunk;
         }
     }
 
