@@ -253,7 +253,7 @@ final class Connection
             throw new ConnectException('invalid address (allowed: unix:/path/to/socket or tcp:host:port)');
         }
         $flags = STREAM_CLIENT_CONNECT | ($this->options->persistent ? STREAM_CLIENT_PERSISTENT : 0);
-        $context = stream_context_create($this->options->isTcp() ? ['socket' => ['tcp_nodelay' => true]] : []);
+        $context = $this->options->isTcp() ? stream_context_create(['socket' => ['tcp_nodelay' => true]]) : null;
         $errno = 0;
         $errstr = '';
         self::captureIoErrors();

@@ -65,7 +65,7 @@ final class Options
      */
     public static function resolve(array $options): self
     {
-        $unknown = array_diff(array_keys($options), self::KNOWN_OPTIONS);
+        $unknown = $options === [] ? [] : array_diff(array_keys($options), self::KNOWN_OPTIONS);
         if ($unknown !== []) {
             throw new \InvalidArgumentException(sprintf(
                 'phpsessd: unknown option(s) %s (known: %s)',
