@@ -44,6 +44,30 @@ final class BootstrapTest extends TestCase
         );
     }
 
+    public function testHelloTakesTheRemoteAddressFromServerOnlyWhenTheRequestHasIt(): void
+    {
+        // Without register_argc_argv the CLI, like FPM, creates $_SERVER only
+        // for a request whose code names it.
+        $daemon = $this->daemon();
+        $ini = [
+            'auto_prepend_file' => self::bootstrapFile(),
+            'session_pgsql.listen' => $daemon->address,
+            'register_argc_argv' => '0',
+            'auto_globals_jit' => '1',
+        ];
+        $env = ['REMOTE_ADDR' => '203.0.113.5'];
+        $plain = 'session_id("bootstrapAddr1"); session_start(); session_write_close(); echo "ok";';
+        $proxied = '$_SERVER["REMOTE_ADDR"] = "198.51.100.9"; ' . $plain;
+
+        $this->assertSame(['stdout' => 'ok', 'stderr' => '', 'status' => 0], $this->runPhp($plain, $ini, $env));
+        $this->assertSame(['stdout' => 'ok', 'stderr' => '', 'status' => 0], $this->runPhp($proxied, $ini, $env));
+
+        $hellos = array_values(array_filter($daemon->requests(), static fn (array $r): bool => $r['op'] === 1));
+        $this->assertCount(2, $hellos);
+        $this->assertSame('203.0.113.5', $hellos[0]['fields'][3]);
+        $this->assertSame('198.51.100.9', $hellos[1]['fields'][3]);
+    }
+
     public function testRegisteredHandlerKeepsSessionsAcrossRequests(): void
     {
         $daemon = $this->daemon();
