@@ -597,7 +597,7 @@ func TestFormatSuite(t *testing.T) {
 		"CPU per request, ms", "php-fpm", "daemon×mem", "0.250", "(0.010)", "1.25", "1.40", "0.40",
 		"shared/2×phpsessd: daemon 1 (8 clients) served 3150 requests, 45.0%, p99 130.00 ms",
 		"5000.0 pairs/s", "4000.0 tps", "daemon/pgbench 1.25×", "60.0 MiB with 1000 idle",
-		"PHP instructions per request", "phpsessd  300000  1.50× files  callgrind.out.phpsessd",
+		"PHP-FPM instructions per request", "phpsessd  300000  1.50× files  callgrind.out.phpsessd",
 		"phpsessd.pprof: CPU profile of phpsessd",
 		"MISSED  lost updates", "2 PHP log lines",
 	} {

@@ -133,20 +133,19 @@ func (r *Row) webHost() float64 {
 	return fpm + d
 }
 
-// Callgrind is the instructions one request's session work costs PHP, counted by
-// callgrind in PHP CLI with opcache on (testdata/bench/callgrind.php).
+// Callgrind is the instructions a PHP-FPM request costs under a handler, counted by
+// callgrind in the one worker of a pool (opcache on) over Requests requests of the
+// bench page, after as many warm-up requests: everything the worker does for a
+// request, from reading the FastCGI request to the response.
 type Callgrind struct {
 	Handler string `json:"handler"`
-	// Requests is how many requests the counted run made beyond the baseline run,
-	// which is the same script with none; Instructions and Baseline are their
-	// totals.
+	// Requests is how many requests were counted; Instructions their total.
 	Requests     int   `json:"requests"`
 	Instructions int64 `json:"instructions"`
-	Baseline     int64 `json:"baseline_instructions"`
-	// PerRequest is (Instructions - Baseline) / Requests.
+	// PerRequest is Instructions / Requests.
 	PerRequest float64 `json:"instructions_per_request"`
 	VsFiles    float64 `json:"vs_files,omitempty"`
-	// File is callgrind's output of the counted run, saved with the results.
+	// File is callgrind's output of the counted requests, saved with the results.
 	File string `json:"file"`
 }
 
@@ -433,7 +432,7 @@ func formatCPU(w io.Writer, s *Suite) {
 func formatCallgrind(w io.Writer, s *Suite) {
 	if len(s.Callgrind) > 0 {
 		c0 := s.Callgrind[0]
-		fmt.Fprintf(w, "\nPHP instructions per request (callgrind, PHP CLI with opcache: %d requests minus none, same script)\n", c0.Requests)
+		fmt.Fprintf(w, "\nPHP-FPM instructions per request (callgrind of a pool's one worker, opcache on, over %d requests after as many to warm up)\n", c0.Requests)
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		for _, c := range s.Callgrind {
 			vs := ""

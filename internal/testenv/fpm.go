@@ -40,6 +40,9 @@ type FPMOptions struct {
 	DocRoot string // default: testdata/www of the repository
 	// Prepend is the auto_prepend_file; default php-client/bootstrap.php. "none" prepends nothing.
 	Prepend string
+	// Wrap, when set, is a command that runs PHP-FPM (its arguments followed by
+	// PHP-FPM's command line): valgrind, for make bench's instruction counts.
+	Wrap []string
 }
 
 var (
@@ -135,7 +138,13 @@ request_terminate_timeout = 120
 	if os.Geteuid() == 0 {
 		args = append(args, "--allow-to-run-as-root")
 	}
-	cmd := exec.Command(FPMBin, args...)
+	args = append([]string{FPMBin}, args...)
+	startTimeout := 15 * time.Second
+	if len(o.Wrap) > 0 {
+		args = append(append([]string{}, o.Wrap...), args...)
+		startTimeout = 2 * time.Minute // valgrind is slow to start
+	}
+	cmd := exec.Command(args[0], args[1:]...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -144,7 +153,7 @@ request_terminate_timeout = 120
 	}
 	f.cmd, f.exited = cmd, make(chan struct{})
 	go func() { cmd.Wait(); close(f.exited) }()
-	if err := waitDial("unix", f.Socket, 15*time.Second, f.exited); err != nil {
+	if err := waitDial("unix", f.Socket, startTimeout, f.exited); err != nil {
 		f.Stop()
 		log, _ := os.ReadFile(filepath.Join(dir, "fpm.log"))
 		return nil, fmt.Errorf("php-fpm did not start: %v\n%s%s", err, out.String(), log)

@@ -390,7 +390,15 @@ func run(o options) (err error) {
 		if _, err := exec.LookPath("valgrind"); err != nil {
 			suite.Notes = append(suite.Notes, "valgrind not found (make bench installs it): no instruction counts of PHP")
 		} else {
-			cg, files, err := countInstructions(ctx, o, tmp, pages, symfonyDSN, daemonSock, daemon != nil)
+			counted := map[string]testenv.FPMOptions{}
+			for _, h := range o.handlers {
+				if po, ok := pools[h]; ok && (h != bench.HandlerPhpsessd || daemon != nil) {
+					po.DocRoot, po.INI = pages, common+po.INI
+					counted[h] = po
+				}
+			}
+			cg, files, err := countInstructions(ctx, o.callgrind, tmp, script, counted,
+				[]string{bench.HandlerFiles, bench.HandlerSymfony, bench.HandlerMem, bench.HandlerPhpsessd})
 			if err != nil {
 				return err
 			}
@@ -399,7 +407,7 @@ func run(o options) (err error) {
 				saved[name] = b
 			}
 			for _, c := range cg {
-				suite.Profiles[c.File] = fmt.Sprintf("callgrind of PHP CLI, %s's session, %d requests beyond the baseline (callgrind_annotate %s)", c.Handler, c.Requests, c.File)
+				suite.Profiles[c.File] = fmt.Sprintf("callgrind of a PHP-FPM worker under %s, %d requests (callgrind_annotate %s)", c.Handler, c.Requests, c.File)
 			}
 		}
 	}

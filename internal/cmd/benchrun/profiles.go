@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/phpsessd/phpsessd/internal/bench"
+	"github.com/phpsessd/phpsessd/internal/testenv"
 )
 
 // pidFile reads the pid on the first line of a pid file (PHP-FPM's, PostgreSQL's
@@ -60,73 +62,102 @@ func cpuProfile(ctx context.Context, metricsAddr string, warmup, duration time.D
 	return b, nil
 }
 
-// countInstructions runs testdata/bench/callgrind.php under callgrind for each of
-// the handlers it knows that the run measures, with o.callgrind requests and with
-// none, and returns the instructions per request and callgrind's output of each
-// counted run, by file name.
-func countInstructions(ctx context.Context, o options, tmp, pages, symfonyDSN, daemonSock string, daemon bool) ([]bench.Callgrind, map[string][]byte, error) {
-	savePath := filepath.Join(tmp, "callgrind-files")
-	if err := os.MkdirAll(savePath, 0o700); err != nil {
-		return nil, nil, err
-	}
-	// The settings of testenv's pools that matter to a session, for PHP CLI.
-	common := []string{"opcache.enable_cli=1", "error_reporting=-1", "session.use_strict_mode=0",
-		"session.lazy_write=1", "session.gc_probability=0", "session.use_cookies=0", "session.cache_limiter="}
-	handlers := []struct {
-		name string
-		ini  []string
-		ok   bool
-	}{
-		{bench.HandlerFiles, []string{"session.save_handler=files", "session.save_path=" + strconv.Quote(savePath)}, true},
-		{bench.HandlerSymfony, []string{"phpsessd_bench.symfony_dsn=" + strconv.Quote(symfonyDSN), "phpsessd_bench.symfony_user=postgres"},
-			contains(o.handlers, bench.HandlerSymfony)},
-		{bench.HandlerPhpsessd, []string{"session_pgsql.listen=" + strconv.Quote("unix:"+daemonSock)}, daemon},
-	}
-	script := filepath.Join(pages, "callgrind.php")
+// countInstructions counts, for each pool in pools (handler → its options, as the
+// run's pools are configured), the instructions a request of the bench page costs
+// PHP-FPM: a pool of one worker under callgrind, n requests on 16 sessions to warm up
+// (opcache, the sessions), counters zeroed, n requests counted, counters dumped. It
+// returns the counts and callgrind's output of each counted window, by file name.
+func countInstructions(ctx context.Context, n int, tmp, script string, pools map[string]testenv.FPMOptions, order []string) ([]bench.Callgrind, map[string][]byte, error) {
 	var out []bench.Callgrind
 	files := map[string][]byte{}
-	for _, h := range handlers {
-		if !h.ok {
+	for _, h := range order {
+		po, ok := pools[h]
+		if !ok {
 			continue
 		}
-		logf("callgrind: PHP CLI, %s, %d requests and none", h.name, o.callgrind)
-		c := bench.Callgrind{Handler: h.name, Requests: o.callgrind, File: "callgrind.out." + h.name}
-		counted := filepath.Join(tmp, c.File)
-		ini := append(append([]string{}, common...), h.ini...)
-		var err error
-		if c.Instructions, err = callgrind(ctx, counted, script, h.name, o.callgrind, ini); err != nil {
+		logf("callgrind: PHP-FPM, %s, %d requests to warm up and %d counted", h, n, n)
+		c := bench.Callgrind{Handler: h, Requests: n, File: "callgrind.out." + strings.ReplaceAll(h, " ", "-")}
+		prefix := filepath.Join(tmp, "cg-"+strings.ReplaceAll(h, " ", "-"))
+		po.Workers = 1
+		po.Wrap = []string{"valgrind", "--tool=callgrind", "--trace-children=yes", "--callgrind-out-file=" + prefix + ".%p"}
+		f, err := testenv.StartFPM(po)
+		if err != nil {
+			return nil, nil, fmt.Errorf("callgrind of %s: %w", h, err)
+		}
+		dump, err := countRequests(ctx, f, script, n, prefix)
+		f.Stop()
+		if err != nil {
+			return nil, nil, fmt.Errorf("callgrind of %s: %w", h, err)
+		}
+		b, err := os.ReadFile(dump)
+		if err != nil {
 			return nil, nil, err
 		}
-		if c.Baseline, err = callgrind(ctx, filepath.Join(tmp, "callgrind.baseline"), script, h.name, 0, ini); err != nil {
-			return nil, nil, err
+		if c.Instructions, err = callgrindTotal(bytes.NewReader(b)); err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", dump, err)
 		}
-		c.PerRequest = float64(c.Instructions-c.Baseline) / float64(c.Requests)
-		if files[c.File], err = os.ReadFile(counted); err != nil {
-			return nil, nil, err
-		}
+		c.PerRequest = float64(c.Instructions) / float64(n)
+		files[c.File] = b
 		out = append(out, c)
 	}
 	return out, files, nil
 }
 
-// callgrind runs the script for handler with n requests under callgrind, writing
-// callgrind's output to outFile, and returns the instructions it counted.
-func callgrind(ctx context.Context, outFile, script, handler string, n int, ini []string) (int64, error) {
-	args := []string{"--tool=callgrind", "--callgrind-out-file=" + outFile, "php"}
-	for _, kv := range ini {
-		args = append(args, "-d", kv)
+// countRequests drives the pool f (one worker, under callgrind) with n requests to warm
+// up, then zeroes the worker's counters, makes n more and dumps them, and returns the
+// dump's file.
+func countRequests(ctx context.Context, f *testenv.FPM, script string, n int, prefix string) (string, error) {
+	ids := bench.SessionIDs(16)
+	var worker string
+	requests := func() error {
+		for i := range n {
+			status, body, stderr, err := bench.Get(ctx, "unix:"+f.Socket, script, "payload=1024", "PHPSESSID="+ids[i%len(ids)], nil)
+			if err == nil && (status != 200 || len(stderr) > 0) {
+				err = fmt.Errorf("HTTP %d: %s %s", status, body, stderr)
+			}
+			if err != nil {
+				return err
+			}
+		}
+		return nil
 	}
-	args = append(args, script, handler, strconv.Itoa(n))
-	cmd := exec.CommandContext(ctx, "valgrind", args...)
-	if b, err := cmd.CombinedOutput(); err != nil {
-		return 0, fmt.Errorf("valgrind %s: %v\n%s", strings.Join(args, " "), err, tail(string(b), 20))
+	control := func(arg string) error {
+		out, err := exec.CommandContext(ctx, "callgrind_control", arg, worker).CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("callgrind_control %s %s: %v\n%s", arg, worker, err, out)
+		}
+		return nil
 	}
-	f, err := os.Open(outFile)
+	if err := requests(); err != nil { // the worker runs once it answered
+		return "", err
+	}
+	master, err := pidFile(filepath.Join(f.Dir, "fpm.pid"))
 	if err != nil {
-		return 0, err
+		return "", err
 	}
-	defer f.Close()
-	return callgrindTotal(f)
+	children, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", master, master))
+	if err != nil {
+		return "", err
+	}
+	worker = strings.TrimSpace(string(children))
+	if worker == "" || strings.Contains(worker, " ") {
+		return "", fmt.Errorf("want one worker of PHP-FPM %d, found %q", master, worker)
+	}
+	if err := control("-z"); err != nil {
+		return "", err
+	}
+	if err := requests(); err != nil {
+		return "", err
+	}
+	if err := control("-d"); err != nil {
+		return "", err
+	}
+	// The worker's out file is prefix.<pid>; a dump is prefix.<pid>.<number>.
+	dumps, err := filepath.Glob(prefix + "." + worker + ".*")
+	if err != nil || len(dumps) == 0 {
+		return "", fmt.Errorf("no callgrind dump of worker %s", worker)
+	}
+	return dumps[len(dumps)-1], nil
 }
 
 // callgrindTotal returns the instruction count on the "summary:" line (or, failing
