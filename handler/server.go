@@ -27,8 +27,8 @@ import (
 const ProtocolVersion = 1
 
 // Store is what the server needs of every session store: read, lock, write, touch,
-// release, destroy, and whether a session exists. *pgsess.Store implements it and
-// every optional ability below. An id is a valid session id; name and addr are the
+// release, destroy, and whether a session exists. *pgsess.Store (one server) implements
+// it and every optional ability below but Placer; a serverset.Set (several) all. An id is a valid session id; name and addr are the
 // client's session name and address (HELLO), recorded by writes; a token names a lock
 // taken with Lock, and "" means none.
 type Store interface {

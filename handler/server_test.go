@@ -25,15 +25,14 @@ import (
 
 func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
 
-// *pgsess.Store has every optional ability of a handler.Store: the daemon serves every
-// operation through it.
+// *pgsess.Store has every optional ability of a handler.Store but Placer (it is one
+// server).
 var _ interface {
 	handler.Store
 	handler.Collector
 	handler.StatusReporter
 	handler.Resetter
 	handler.Inspector
-	handler.Placer
 	handler.Lister
 } = (*pgsess.Store)(nil)
 
@@ -58,7 +57,7 @@ var leases = pgsess.Lease{Duration: 15 * time.Second}
 // it), whose store locks across daemons with locks (nil: within the daemon only).
 func newEnvLocking(t *testing.T, cfg handler.Config, dsn string, locks pgsess.LockMethod) *env {
 	t.Helper()
-	store, err := pgsess.Open(pgsess.Options{DSNs: []string{dsn}, CreateTable: true, Locks: locks,
+	store, err := pgsess.Open(pgsess.Options{DSN: dsn, CreateTable: true, Locks: locks,
 		MaxLifetime: 1440 * time.Second, SynchronousCommit: true, Logger: zerolog.Nop()})
 	if err != nil {
 		t.Fatal(err)
@@ -574,7 +573,7 @@ func TestStatusAndInfoReportTheServersAndTheExtensionsSettings(t *testing.T) {
 }
 
 func TestDatabaseDownGivesAnErrorNotACrash(t *testing.T) {
-	store, err := pgsess.Open(pgsess.Options{DSNs: []string{"host=127.0.0.1 port=1 user=nobody dbname=x connect_timeout=2"},
+	store, err := pgsess.Open(pgsess.Options{DSN: "host=127.0.0.1 port=1 user=nobody dbname=x connect_timeout=2",
 		CreateTable: true, Logger: zerolog.Nop()})
 	if err != nil {
 		t.Fatal(err)

@@ -179,6 +179,9 @@ const (
 // MaxClientsAuto is Config.MaxClients for session_pgsql.max_clients = auto.
 const MaxClientsAuto = -1
 
+// MaxServers is how many servers session_pgsql.db may list, the extension's limit.
+const MaxServers = 31
+
 // directives lists every session_pgsql directive in the order Load checks
 // them. Each Default must parse to the value Defaults returns.
 var directives = []directive{
@@ -193,6 +196,9 @@ var directives = []directive{
 			}
 			if len(dbs) == 0 {
 				return fmt.Errorf("no connection string (allowed: one or more libpq connection strings separated by ';')")
+			}
+			if len(dbs) > MaxServers {
+				return fmt.Errorf("%d connection strings; at most %d servers are allowed", len(dbs), MaxServers)
 			}
 			c.DB = dbs
 			return nil

@@ -159,6 +159,8 @@ func TestSyntax(t *testing.T) {
 	}{
 		{"quoted semicolons", `session_pgsql.db = "host=a;host=b" ; comment`,
 			func(c *Config) any { return c.DB }, []string{"host=a", "host=b"}},
+		{"31 servers", `session_pgsql.db = "` + strings.Repeat("host=a;", 31) + `"`,
+			func(c *Config) any { return len(c.DB) }, 31},
 		{"inline comment", "session_pgsql.table = t1 ; the table\n",
 			func(c *Config) any { return c.Table }, "t1"},
 		{"inline comment no space", "session_pgsql.table = t1;x\n",
@@ -295,6 +297,7 @@ func TestBadValues(t *testing.T) {
 		{"session_pgsql.synchronous_commit = null", "session_pgsql.synchronous_commit", 1, "invalid boolean"},
 		{"session_pgsql.db = \" ; \"", "session_pgsql.db", 1, "no connection string"},
 		{"session_pgsql.db =", "session_pgsql.db", 1, "no connection string"},
+		{"\nsession_pgsql.db = \"" + strings.Repeat("host=a;", 32) + "\"", "session_pgsql.db", 2, "32 connection strings; at most 31 servers"},
 		{"session_pgsql.gc_interval = 1h", "session_pgsql.gc_interval", 1, "invalid number of seconds"},
 		{"session_pgsql.gc_interval = 99999999999", "session_pgsql.gc_interval", 1, "invalid number of seconds"},
 		{"session_pgsql.vacuum_interval = 6h", "session_pgsql.vacuum_interval", 1, `invalid number of seconds "6h" (allowed: a whole number from 0`},

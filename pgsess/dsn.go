@@ -11,7 +11,7 @@ import (
 )
 
 // ErrBadDSN marks the errors of Open that are about a connection string
-// (session_pgsql.db): one that does not parse, or more servers than the store takes.
+// (session_pgsql.db): one that does not parse.
 var ErrBadDSN = errors.New("bad connection string")
 
 // redacted replaces every secret RedactDSN takes out of a connection string.

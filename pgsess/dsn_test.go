@@ -86,7 +86,7 @@ func TestParseErrorsNeverShowThePassword(t *testing.T) {
 }
 
 func TestOpenRefusingAConnectionStringShowsNoPassword(t *testing.T) {
-	_, err := Open(Options{DSNs: []string{"host=db password = " + secret + " port=x"}})
+	_, err := Open(Options{DSN: "host=db password = " + secret + " port=x"})
 	if err == nil || strings.Contains(err.Error(), secret) || !errors.Is(err, ErrBadDSN) {
 		t.Fatalf("Open = %v; want ErrBadDSN without the password", err)
 	}

@@ -32,7 +32,8 @@ type Filter struct {
 const MaxListPage = 10000
 
 // List returns up to limit sessions (1 to MaxListPage) that f selects whose id sorts
-// after the given one ("" from the first), in id order, as stored: expired ones with
+// after the given one ("" from the first), in id order (byte order, whatever the
+// database's collation), as stored: expired ones with
 // their data. It takes no lock and changes nothing. To walk the whole table, call it
 // again with the last id it returned until it returns fewer than limit; sessions
 // written meanwhile may or may not be seen, none is seen twice.

@@ -126,13 +126,14 @@ INSERT INTO {table} (sess_id, sess_name, sess_data, sess_created, sess_modified,
 SELECT $1, $5, '', $2, $2, $3, $4, $4, 1, 0, 0, 0, '', ''
 WHERE NOT EXISTS (SELECT FROM touched)`),
 		// $1 the last id of the previous page, $2 an id prefix, $3 an address, $4 the
-		// State, $5 now, $6 the page size.
+		// State, $5 now, $6 the page size. In byte order (COLLATE "C"), whatever the
+		// database's collation, so that pages of several servers merge in Go.
 		list: r.Replace(`SELECT sess_id, ` + columns + ` FROM {table}
-  WHERE sess_id > $1 AND starts_with(sess_id, $2)
+  WHERE sess_id COLLATE "C" > $1 AND starts_with(sess_id, $2)
     AND ($3 = '' OR sess_addr_created = $3 OR sess_addr_modified = $3)
     AND CASE $4::integer WHEN 0 THEN NOT coalesce(` + expiredBefore("$5") + `, false)
       WHEN 1 THEN coalesce(` + expiredBefore("$5") + `, false) ELSE true END
-  ORDER BY sess_id LIMIT $6`),
+  ORDER BY sess_id COLLATE "C" LIMIT $6`),
 		delete: r.Replace(`DELETE FROM {table} WHERE sess_id = $1`),
 		exists: r.Replace(`SELECT EXISTS (SELECT FROM {table} WHERE sess_id = $1 AND NOT coalesce(` + expiredBefore("$2") + `, false))`),
 		// Garbage collection skips rows that requests hold at the moment instead of

@@ -48,11 +48,11 @@ import (
 
 // Options configure a Store.
 type Options struct {
-	// DSNs are libpq connection strings (keyword=value or URLs), one per server.
-	// Only one server is supported for now.
-	DSNs []string
-	// Password is used for servers whose connection string, PGPASSWORD and PGPASSFILE
-	// give none. It is never logged.
+	// DSN is the libpq connection string (keyword=value or URL) of the store's one
+	// server; several servers are several stores.
+	DSN string
+	// Password is used when the connection string, PGPASSWORD and PGPASSFILE give
+	// none. It is never logged.
 	Password string
 	// Table is the session table, optionally schema-qualified ("php_session").
 	Table string
@@ -170,9 +170,6 @@ type Store struct {
 // Open prepares a Store. It does not wait for the database: a server that is down
 // makes the methods return ErrUnavailable until it is back. Call Ready to wait for it.
 func Open(opts Options) (*Store, error) {
-	if len(opts.DSNs) != 1 {
-		return nil, fmt.Errorf("%w: exactly one server is supported, got %d", ErrBadDSN, len(opts.DSNs))
-	}
 	if opts.Table == "" {
 		opts.Table = "php_session"
 	}
@@ -181,7 +178,7 @@ func Open(opts Options) (*Store, error) {
 	if owner == "" {
 		owner = "anonymous-" + randomHex(6) // a stranger to every earlier run
 	}
-	cfg, err := parseDSN(opts.DSNs[0])
+	cfg, err := parseDSN(opts.DSN)
 	if err != nil {
 		return nil, err
 	}
@@ -576,7 +573,8 @@ type ServerStatus struct {
 	IdleConns int32  `json:"idle_conns"`
 }
 
-// Status reports the servers' state. It pings each server, bounded by ctx.
+// Status reports the server's state, as the one entry of the list. It pings the
+// server, bounded by ctx.
 func (s *Store) Status(ctx context.Context) []ServerStatus {
 	st := s.PoolStat()
 	ready := s.ready.Load()
@@ -588,10 +586,6 @@ func (s *Store) Status(ctx context.Context) []ServerStatus {
 		IdleConns: st.IdleConns,
 	}}
 }
-
-// ServerOf returns the index in Options.DSNs of the server that holds the session id
-// (session_pgsql_info's "Server ID"). A store has one server for now, so it is 0.
-func (s *Store) ServerOf(id string) int { return 0 }
 
 // SetExpiry changes KeepExpired and MaxLifetime for the operations that start from
 // now on (a configuration reload).

@@ -18,7 +18,7 @@ func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
 
 func openStore(t *testing.T, dsn string, o Options) *Store {
 	t.Helper()
-	o.DSNs = []string{dsn}
+	o.DSN = dsn
 	o.Logger = zerolog.Nop()
 	if o.MaxLifetime == 0 {
 		o.MaxLifetime = time.Hour
@@ -130,12 +130,6 @@ func TestMissingTableWithoutCreateTableIsAnError(t *testing.T) {
 	}
 }
 
-func TestSeveralServersAreRefusedForNow(t *testing.T) {
-	if _, err := Open(Options{DSNs: []string{"host=a", "host=b"}}); err == nil {
-		t.Fatal("two servers accepted")
-	}
-}
-
 func TestPgbenchScriptRunsTheStoresStatements(t *testing.T) {
 	pg := testenv.SharedPG(t)
 	dsn := pg.NewDatabase(t)
@@ -235,7 +229,7 @@ func TestTheLockMethodSaysWhetherTheStoreLocksAcrossDaemons(t *testing.T) {
 		locks LockMethod
 		want  bool
 	}{{nil, false}, {HostOnly{}, false}, {Lease{Duration: time.Second}, true}, {Advisory{}, true}} {
-		s, err := Open(Options{DSNs: []string{"host=db.invalid"}, Locks: tt.locks})
+		s, err := Open(Options{DSN: "host=db.invalid", Locks: tt.locks})
 		if err != nil {
 			t.Fatalf("%#v: %v", tt.locks, err)
 		}
@@ -249,7 +243,7 @@ func TestTheLockMethodSaysWhetherTheStoreLocksAcrossDaemons(t *testing.T) {
 		}
 		s.Close()
 	}
-	if _, err := Open(Options{DSNs: []string{"host=db.invalid"}, Locks: Lease{}}); err == nil {
+	if _, err := Open(Options{DSN: "host=db.invalid", Locks: Lease{}}); err == nil {
 		t.Error("a lease of no duration accepted")
 	}
 }

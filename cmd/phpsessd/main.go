@@ -32,6 +32,7 @@ import (
 	"github.com/phpsessd/phpsessd/handler"
 	"github.com/phpsessd/phpsessd/iniconf"
 	"github.com/phpsessd/phpsessd/pgsess"
+	"github.com/phpsessd/phpsessd/serverset"
 	"github.com/rs/zerolog"
 	"github.com/rs/zerolog/diode"
 )
@@ -188,7 +189,8 @@ func newLogger(w io.Writer, format, level string) (log zerolog.Logger, flush fun
 	return zerolog.New(dw).With().Timestamp().Logger(), flush, nil
 }
 
-func openStore(cfg *iniconf.Config, log zerolog.Logger) (*pgsess.Store, error) {
+// openStore opens one store per server of session_pgsql.db, as one set.
+func openStore(cfg *iniconf.Config, log zerolog.Logger) (*serverset.Set, error) {
 	var password string
 	if cfg.PasswordFile != "" {
 		p, err := iniconf.ReadSecretFile(cfg.PasswordFile)
@@ -197,23 +199,42 @@ func openStore(cfg *iniconf.Config, log zerolog.Logger) (*pgsess.Store, error) {
 		}
 		password = p
 	}
-	store, err := pgsess.Open(pgsess.Options{
-		DSNs:               cfg.DB,
-		Password:           password,
-		Table:              cfg.Table,
-		CreateTable:        cfg.CreateTable,
-		KeepExpired:        cfg.KeepExpired,
-		MaxLifetime:        time.Duration(cfg.GCMaxLifetime) * time.Second,
-		SynchronousCommit:  cfg.Synchronous,
-		Locks:              lockMethod(cfg),
-		PreparedStatements: cfg.PreparedStatements,
-		MaxConns:           int32(cfg.MaxConnections),
-		Logger:             log.With().Str("component", "store").Logger(),
-	})
-	if errors.Is(err, pgsess.ErrBadDSN) {
+	var servers []serverset.Server
+	closeAll := func() {
+		for _, sv := range servers {
+			sv.Store.Close()
+		}
+	}
+	for _, dsn := range cfg.DB {
+		store, err := pgsess.Open(pgsess.Options{
+			DSN:                dsn,
+			Password:           password,
+			Table:              cfg.Table,
+			CreateTable:        cfg.CreateTable,
+			KeepExpired:        cfg.KeepExpired,
+			MaxLifetime:        time.Duration(cfg.GCMaxLifetime) * time.Second,
+			SynchronousCommit:  cfg.Synchronous,
+			Locks:              lockMethod(cfg),
+			PreparedStatements: cfg.PreparedStatements,
+			MaxConns:           int32(cfg.MaxConnections),
+			Logger:             log.With().Str("component", "store").Logger(),
+		})
+		if err != nil {
+			closeAll()
+			if errors.Is(err, pgsess.ErrBadDSN) {
+				return nil, cfg.DirectiveError("session_pgsql.db", err)
+			}
+			return nil, err
+		}
+		servers = append(servers, serverset.Server{Store: store, Name: pgsess.RedactDSN(dsn)})
+	}
+	set, err := serverset.New(servers, serverset.Options{FailoverMode: cfg.FailoverMode,
+		Logger: log.With().Str("component", "servers").Logger()})
+	if err != nil {
+		closeAll()
 		return nil, cfg.DirectiveError("session_pgsql.db", err)
 	}
-	return store, err
+	return set, nil
 }
 
 // lockMethod is how the store locks sessions across daemons, as session_pgsql.locking,
@@ -288,6 +309,7 @@ type background interface {
 type daemonStore interface {
 	handler.Store
 	poolStats
+	serverHealth
 	pinger
 	background
 	// Ready waits until the database answers and the table is usable, retrying (and

@@ -10,6 +10,7 @@ import (
 
 	"github.com/phpsessd/phpsessd/handler"
 	"github.com/phpsessd/phpsessd/pgsess"
+	"github.com/phpsessd/phpsessd/serverset"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -54,6 +55,12 @@ type poolStats interface {
 	LockStat() pgsess.LockStat
 }
 
+// serverHealth is what the metrics read of the database servers' state.
+type serverHealth interface {
+	// Health returns every server's state, in the order of session_pgsql.db.
+	Health() []serverset.Health
+}
+
 // pinger is the store as /healthz checks it.
 type pinger interface {
 	// Ping reports whether the database answers and the table is usable.
@@ -61,7 +68,11 @@ type pinger interface {
 }
 
 // watch adds gauges read from the server and the store at scrape time.
-func (m *metrics) watch(srv *handler.Server, store poolStats) {
+func (m *metrics) watch(srv *handler.Server, store interface {
+	poolStats
+	serverHealth
+}) {
+	m.reg.MustRegister(serversCollector{store})
 	m.reg.MustRegister(
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "phpsessd_connections", Help: "PHP client connections open."},
 			func() float64 { return float64(srv.Stats().Connections) }),
@@ -116,4 +127,34 @@ func serveMetrics(ctx context.Context, addr string, m *metrics, store pinger, lo
 		return err
 	}
 	return nil
+}
+
+// serversCollector reports each database server's state at scrape time, labelled with
+// the server (its connection string, password redacted).
+type serversCollector struct{ store serverHealth }
+
+var (
+	serverUpDesc = prometheus.NewDesc("phpsessd_server_up",
+		"1 while the daemon uses the database server, 0 while it is down and its sessions go to the next live server.",
+		[]string{"server"}, nil)
+	serverSwitchesDesc = prometheus.NewDesc("phpsessd_server_switches_total",
+		"Changes of a database server's state: to down (its sessions moved to the next live server) or to up (they went home).",
+		[]string{"server", "to"}, nil)
+)
+
+func (c serversCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- serverUpDesc
+	ch <- serverSwitchesDesc
+}
+
+func (c serversCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, h := range c.store.Health() {
+		up := 0.0
+		if h.Up {
+			up = 1
+		}
+		ch <- prometheus.MustNewConstMetric(serverUpDesc, prometheus.GaugeValue, up, h.Server)
+		ch <- prometheus.MustNewConstMetric(serverSwitchesDesc, prometheus.CounterValue, float64(h.Downs), h.Server, "down")
+		ch <- prometheus.MustNewConstMetric(serverSwitchesDesc, prometheus.CounterValue, float64(h.Ups), h.Server, "up")
+	}
 }
