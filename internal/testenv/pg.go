@@ -197,14 +197,27 @@ func (pg *PG) start() error {
 // Restart stops the postmaster with a fast shutdown (connections are cut) and starts it
 // again on the same port and data.
 func (pg *PG) Restart() error {
-	pg.cmd.Process.Signal(syscall.SIGINT)
-	select {
-	case <-pg.exited:
-	case <-time.After(30 * time.Second):
-		return fmt.Errorf("postgres did not stop")
+	if err := pg.Halt(); err != nil {
+		return err
 	}
 	return pg.start()
 }
+
+// Halt stops the postmaster with a fast shutdown (connections are cut), keeping its
+// port and data for Start: a server that went down.
+func (pg *PG) Halt() error {
+	pg.cmd.Process.Signal(syscall.SIGINT)
+	select {
+	case <-pg.exited:
+		return nil
+	case <-time.After(30 * time.Second):
+		return fmt.Errorf("postgres did not stop")
+	}
+}
+
+// Start starts a halted cluster again on its port and data, and waits until it
+// accepts connections.
+func (pg *PG) Start() error { return pg.start() }
 
 // Stop stops a cluster started by StartPG and removes its directory.
 func (pg *PG) Stop() {
