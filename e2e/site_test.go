@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/phpsessd/phpsessd/internal/testenv"
 	"github.com/phpsessd/phpsessd/pgsess/pgsesstest"
+	"github.com/phpsessd/phpsessd/serverset"
 )
 
 func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
@@ -26,6 +27,9 @@ type site struct {
 	daemon *testenv.Daemon
 	web    *testenv.Web
 	db     *pgx.Conn
+	// servers, for a site of several servers (db nil), has a connection string per
+	// server of session_pgsql.db: row reads a session on its home server.
+	servers []string
 }
 
 // newSite starts a daemon with the given extra php.ini lines on a fresh database.
@@ -125,8 +129,28 @@ type row struct {
 
 func (s *site) row(id string) (row, bool) {
 	s.t.Helper()
+	if len(s.servers) > 0 {
+		return s.rowOn(serverset.Home(id, len(s.servers)), id)
+	}
+	return s.scanRow(s.db, id)
+}
+
+// rowOn reads session id's row on server i of a site of several servers, on a
+// connection of its own (the server may have restarted since the last read).
+func (s *site) rowOn(i int, id string) (row, bool) {
+	s.t.Helper()
+	conn, err := pgx.Connect(context.Background(), s.servers[i])
+	if err != nil {
+		s.t.Fatalf("server %d: %v", i, err)
+	}
+	defer conn.Close(context.Background())
+	return s.scanRow(conn, id)
+}
+
+func (s *site) scanRow(db *pgx.Conn, id string) (row, bool) {
+	s.t.Helper()
 	var r row
-	err := s.db.QueryRow(context.Background(), `SELECT coalesce(sess_name, ''), coalesce(sess_data, ''), coalesce(sess_created, 0), coalesce(sess_modified, 0),
+	err := db.QueryRow(context.Background(), `SELECT coalesce(sess_name, ''), coalesce(sess_data, ''), coalesce(sess_created, 0), coalesce(sess_modified, 0),
   coalesce(sess_expire, 0), coalesce(sess_addr_created, ''), coalesce(sess_addr_modified, ''), coalesce(sess_counter, 0), coalesce(sess_error, 0), coalesce(sess_warning, 0),
   coalesce(sess_notice, 0), coalesce(sess_err_message, ''), coalesce(sess_custom, '')
 FROM php_session WHERE sess_id = $1`, id).Scan(&r.Name, &r.Data, &r.Created, &r.Modified, &r.Expire,
