@@ -169,6 +169,24 @@ func TestAFailedServersSessionsMoveToTheNextLiveServerAndBack(t *testing.T) {
 			eventually(t, "the daemon to see the server down", func() bool { return strings.Contains(s.daemon.Log(), "database server down") })
 			seen := time.Now()
 
+			// session_pgsql_status() and _info() show the servers' states and where the
+			// session is now.
+			p := s.get(s.web.Browser(), "do=extension")
+			status, info := typedMap(t, p, "status"), typedMap(t, p, "info")
+			for key, want := range map[string]typed{
+				"Number of Servers":                     {"int", 2.0},
+				fmt.Sprintf("Server Status #%d", down):  {"int", 0.0},
+				fmt.Sprintf("Server Status #%d", other): {"int", 1.0},
+				fmt.Sprintf("Server String #%d", other): {"string", s.servers[other]},
+			} {
+				if !status[key].is(want[0].(string), want[1]) {
+					t.Errorf("status[%q] = %v during the outage, want %v", key, status[key], want)
+				}
+			}
+			if !info["Server ID"].is("int", float64(other)) {
+				t.Errorf("info's Server ID = %v during the outage, want %d", info["Server ID"], other)
+			}
+
 			// A session created during the outage, and one whose lock is taken during
 			// it and held until after the failback.
 			createdID := sessionIDs("made", 2, 1)[down][0]

@@ -193,6 +193,9 @@ func (s *Set) ServerOf(id string) int { return s.current(id).index }
 // live returns the live servers of id's order, or its home alone when none is live
 // (so that the operation fails with that server's error).
 func (s *Set) live(id string) []*server {
+	if len(s.servers) == 1 {
+		return s.servers
+	}
 	ord := s.order(id)
 	var out []*server
 	for _, v := range ord {
