@@ -186,7 +186,7 @@ const MaxServers = 31
 // them. Each Default must parse to the value Defaults returns.
 var directives = []directive{
 	{Directive{"session_pgsql.db", "host=localhost dbname=php_session user=nobody",
-		"libpq connection strings of the session databases, separated by ';' (quote the value)."},
+		"libpq connection strings of the session databases, separated by ';' (quote the value), at most 31: sessions spread over them by id (see failover_mode)."},
 		func(c *Config, v string) error {
 			var dbs []string
 			for _, s := range strings.Split(v, ";") {
