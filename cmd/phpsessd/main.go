@@ -394,7 +394,7 @@ func (d *daemon) handlerConfig(cfg *iniconf.Config) handler.Config {
 		LockTimeout:      cfg.LockTimeout,
 		ShortCircuit:     cfg.ShortCircuit,
 		Servers:          redactedDSNs(d.started.DB), // the store keeps the servers it started with
-		FailoverMode:     cfg.FailoverMode,
+		FailoverMode:     d.started.FailoverMode,     // the store places sessions as it started
 		KeepExpired:      cfg.KeepExpired,
 		Secret:           cfg.Secret,
 		MaxFrameSize:     cfg.MaxFrameSize,
@@ -494,6 +494,7 @@ func (d *daemon) reload() {
 	old = d.started // what the directives below still run with
 	restart := map[string]bool{
 		"session_pgsql.db":                  strings.Join(old.DB, ";") != strings.Join(next.DB, ";"),
+		"session_pgsql.failover_mode":       old.FailoverMode != next.FailoverMode,
 		"session_pgsql.table":               old.Table != next.Table,
 		"session_pgsql.create_table":        old.CreateTable != next.CreateTable,
 		"session_pgsql.listen":              old.Listen != next.Listen,
