@@ -99,7 +99,7 @@ func (c *cluster) data(i int, id string) (string, bool) {
 	return data, true
 }
 
-// only checks that session id is on server i alone, with data.
+// only checks that session id is on server i alone, with data (i = -1: on none).
 func (c *cluster) only(i int, id, data string) {
 	c.t.Helper()
 	for j := range c.dbs {
@@ -222,9 +222,24 @@ func TestADownServersSessionsGoToTheNextAndComeHome(t *testing.T) {
 		created += "y" // odd: flips the sum's parity
 	}
 	c.write(created, "new during")
+	destroyed := created + "yy" // the same home, 1: on server 0 during the outage
+	c.write(destroyed, "to destroy")
 
 	c.start(1)
 	c.waitUp(1, true)
+	// Strict mode's check finds a session still on the server it moved to; a destroy
+	// deletes it there too, so the lookup cannot bring it back.
+	ctx := context.Background()
+	if ok, err := c.set.Exists(ctx, destroyed); !ok || err != nil {
+		t.Errorf("Exists of a session made during the outage = %v, %v after failback", ok, err)
+	}
+	if err := c.set.Destroy(ctx, destroyed); err != nil {
+		t.Fatal(err)
+	}
+	c.only(-1, destroyed, "")
+	if got := c.read(destroyed); got != "" {
+		t.Errorf("a destroyed session reads %q", got)
+	}
 	for _, id := range ids[1] {
 		if got := c.read(id); got != "before" {
 			t.Errorf("session %s back home reads %q, want its data from before the outage", id, got)
