@@ -35,7 +35,11 @@ import (
 // MaxServers is how many servers a set takes at most (the extension's limit).
 const MaxServers = 31
 
-// Store is one server's store as the set uses it: *pgsess.Store.
+// Store is one server's store as the set uses it: *pgsess.Store, whose methods of the
+// same names state each contract. What the set relies on besides: a failure to reach
+// the server is an error wrapping pgsess.ErrUnavailable; Lock returns a session it
+// does not have with Counter 0 and no data; a lock taken under a token is written,
+// touched and released under that token on the same store only.
 type Store interface {
 	Read(ctx context.Context, id string) (*pgsess.Session, error)
 	Info(ctx context.Context, id string) (*pgsess.Session, error)
@@ -227,13 +231,22 @@ func (s *Set) setUp(v *server, up bool, cause error) {
 		return
 	}
 	v.up.Store(up)
+	several := len(s.servers) > 1 // else requests keep trying it: there is nowhere else
 	if up {
 		v.ups.Add(1)
-		s.log.Info().Int("server_index", v.index).Str("server", v.Name).Msg("database server up again: its sessions go home")
+		msg := "database server up again"
+		if several {
+			msg += ": its sessions go home"
+		}
+		s.log.Info().Int("server_index", v.index).Str("server", v.Name).Msg(msg)
 		return
 	}
 	v.downs.Add(1)
-	s.log.Warn().Err(cause).Int("server_index", v.index).Str("server", v.Name).Msg("database server down: its sessions go to the next live server")
+	msg := "database server down"
+	if several {
+		msg += ": its sessions go to the next live server"
+	}
+	s.log.Warn().Err(cause).Int("server_index", v.index).Str("server", v.Name).Msg(msg)
 }
 
 // passed records a check of v that passed: a down server is up after Rises in a row.
