@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"testing"
 	"time"
 
@@ -356,5 +357,46 @@ func TestGCStatusAndResetCoverEveryServer(t *testing.T) {
 	c.set.Reset() // up at once: one passing check is enough after RESET
 	if st := c.set.Status(ctx); !st[1].Up {
 		t.Errorf("Status after RESET with server 1 back = %+v", st)
+	}
+}
+
+// List pages through the sessions of every server as one id-ordered list, each once,
+// a copy left on a second server included once.
+func TestListMergesTheServersPagesInIDOrder(t *testing.T) {
+	c := newCluster(t, 2, false, nil)
+	var want []string
+	for _, home := range ids("Ls", 2, 4) {
+		for _, id := range home {
+			c.write(id, "n|i:1;")
+			want = append(want, id)
+		}
+	}
+	slices.Sort(want)
+	// A copy on the other server, as a failback leaves one until it is moved.
+	dup := want[0]
+	other := 1 - serverset.Home(dup, 2)
+	if _, err := c.dbs[other].Exec(context.Background(),
+		`INSERT INTO php_session (sess_id, sess_data, sess_expire) VALUES ($1, 'n|i:9;', 2000000000)`, dup); err != nil {
+		t.Fatal(err)
+	}
+	for _, page := range []int{1, 3, 100} {
+		var got []string
+		after := ""
+		for {
+			sessions, err := c.set.List(context.Background(), pgsess.Filter{}, after, page)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, s := range sessions {
+				got = append(got, s.ID)
+			}
+			if len(sessions) < page {
+				break
+			}
+			after = sessions[len(sessions)-1].ID
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("pages of %d: %v, want %v", page, got, want)
+		}
 	}
 }

@@ -16,8 +16,10 @@ var (
 		handler.Resetter
 		handler.Inspector
 		handler.Placer
+		handler.Lister
 		collector
 		inspector
+		lister
 	} = (*serverset.Set)(nil)
 	_ serverset.Store = (*pgsess.Store)(nil)
 )
