@@ -79,4 +79,11 @@
 // JSON and SessionJSON render values as indented JSON for people: binary
 // strings as base64, objects with their class and each property's
 // visibility, references with the path of their target.
+//
+// DataJSON and SessionDataJSON map values to compact JSON for machines, such
+// as a PostgreSQL jsonb column: arrays and objects become JSON objects whose
+// members sit at the paths PHP code uses ($_SESSION['user']['id'] is
+// decoded -> 'user' ->> 'id' whether user is an array or an object), with the
+// mapping's own metadata (class, visibility, binary strings, INF and NAN,
+// references) in members whose names start with '@'.
 package phpserialize

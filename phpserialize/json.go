@@ -57,43 +57,143 @@ func SessionJSON(handler string, s *Session) ([]byte, error) {
 		return nil, errors.New("phpserialize: SessionJSON of a nil *Session")
 	}
 	w := &jsonWriter{}
-	var parent pathNode
-	switch {
-	case strings.EqualFold(handler, HandlerPHP):
-		handler = HandlerPHP
-		parent = pathNode{root: "$_SESSION"}
-	case strings.EqualFold(handler, HandlerPHPBinary):
-		handler = HandlerPHPBinary
-		parent = pathNode{root: "$_SESSION"}
-	case strings.EqualFold(handler, HandlerPHPSerialize):
-		handler = HandlerPHPSerialize
-		// $_SESSION itself is slot 1.
-		parent = pathNode{parent: w.push(&Array{}, pathNode{root: "$_SESSION"})}
-	default:
-		return nil, unknownHandler(handler)
+	handler, parent, err := w.sessionRoot(handler)
+	if err != nil {
+		return nil, err
 	}
 	w.buf = append(w.buf, `{"handler":"`...)
 	w.buf = append(w.buf, handler...)
 	w.buf = append(w.buf, '"')
 	w.buf = append(w.buf, `,"vars":`...)
+	if err := w.vars(s, parent); err != nil {
+		return nil, err
+	}
+	w.buf = append(w.buf, '}')
+	return indentJSON(w.buf)
+}
+
+// SessionDataJSON returns the session's variables as compact JSON for
+// machines, such as a PostgreSQL jsonb column, where
+// decoded -> 'user' ->> 'id' reaches $_SESSION['user']['id'] whether
+// $_SESSION['user'] is an array or an object with a public property id. The
+// output is deterministic (the same session gives the same bytes), valid JSON
+// and accepted by jsonb: no string holds \u0000. The handler is as for
+// SessionJSON. The mapping (README.md, "The decoded session as JSON", has an
+// example of each case):
+//
+//   - The session is a JSON object of its variables by name; an undefined
+//     variable (PHP 5's "!name|") is {"@undefined": true}.
+//   - Member names starting with '@' are the mapping's own. A PHP key or
+//     property name starting with '@' is written with one more '@' in front
+//     ("@x" becomes "@@x"), so no PHP data reads as metadata.
+//   - null, bool and int become JSON null, true/false and numbers, big ints
+//     included (jsonb keeps all 64 bits; a reader that parses numbers as
+//     doubles does not).
+//   - A float becomes a JSON number that shows it is a float (1.0, -0.0,
+//     0.1, 1.0E+25; jsonb keeps 1.0 as 1.0 but -0.0 as 0.0, numeric has no
+//     negative zero); INF, -INF and NAN, which JSON lacks, become
+//     {"@float": "INF"}, {"@float": "-INF"} and {"@float": "NAN"}.
+//   - A string becomes a JSON string when it is valid UTF-8 without NUL
+//     bytes, and {"@base64": "<standard base64 of the bytes>"} otherwise.
+//   - An array with keys 0, 1, 2, ... in order becomes a JSON array. Any
+//     other array becomes a JSON object, int keys in decimal ("7"), unless
+//     two keys would give the same member name (an int key and a string
+//     key alike, or a key twice) or a key is not valid UTF-8 or holds NUL;
+//     then, so that no value is lost to jsonb's "last duplicate wins", it
+//     becomes {"@entries": [{"key": <int or string>, "value": ...}, ...]}.
+//     jsonb stores object members in its own order (shorter names first),
+//     so PHP's order of a non-list array survives only in the JSON text.
+//   - An object becomes a JSON object {"@class": "C", <public properties
+//     by name>, "@protected": {<name>: ...}, "@private": {"Declaring\Class":
+//     {<name>: ...}}}, "@protected" and "@private" only when there are such
+//     properties. Public properties, and the int keys an object's
+//     __serialize() may return, so sit where PHP code outside the class
+//     reads them; a private property of a parent class sits under the
+//     parent's name, beside a child's property of the same name. When the
+//     properties do not fit this form (two alike in one group, a malformed
+//     mangled name, a name or private class that is not valid UTF-8 or holds
+//     NUL), the object becomes {"@class": "C", "@properties": [...]} with the
+//     property list of JSON.
+//   - A Serializable becomes {"@class": "C", "@serialized": <payload as a
+//     string>}; an enum case {"@enum": "Suit", "@case": "Hearts"}.
+//   - r: (a further occurrence of an object) becomes {"@objectRef": n,
+//     "@target": "<path>"} and R: (a PHP reference, &) {"@reference": n,
+//     "@target": "<path>"}: n is the reference slot and the path the PHP
+//     expression for the target, as in JSON, such as $_SESSION['user'].
+//     The target's value is not copied: a copy could nest without end
+//     (a reference to an enclosing array) or blow up in size.
+//
+// SessionDataJSON fails on an unknown handler, a nil Value, Key, *Array or
+// *Object and on nesting deeper than MaxDepth.
+func SessionDataJSON(handler string, s *Session) ([]byte, error) {
+	if s == nil {
+		return nil, errors.New("phpserialize: SessionDataJSON of a nil *Session")
+	}
+	w := &jsonWriter{data: true}
+	_, parent, err := w.sessionRoot(handler)
+	if err != nil {
+		return nil, err
+	}
+	if err := w.vars(s, parent); err != nil {
+		return nil, err
+	}
+	return w.buf, nil
+}
+
+// DataJSON returns v as compact JSON in the mapping of SessionDataJSON, with
+// reference paths starting at $value.
+func DataJSON(v Value) ([]byte, error) {
+	w := &jsonWriter{data: true}
+	if err := w.value(v, pathNode{root: "$value"}); err != nil {
+		return nil, err
+	}
+	return w.buf, nil
+}
+
+// sessionRoot returns the handler's canonical name and the node under which the
+// session's variables sit, taking slot 1 for $_SESSION with php_serialize.
+func (w *jsonWriter) sessionRoot(handler string) (string, pathNode, error) {
+	switch {
+	case strings.EqualFold(handler, HandlerPHP):
+		return HandlerPHP, pathNode{root: "$_SESSION"}, nil
+	case strings.EqualFold(handler, HandlerPHPBinary):
+		return HandlerPHPBinary, pathNode{root: "$_SESSION"}, nil
+	case strings.EqualFold(handler, HandlerPHPSerialize):
+		// $_SESSION itself is slot 1.
+		return HandlerPHPSerialize, pathNode{parent: w.push(&Array{}, pathNode{root: "$_SESSION"})}, nil
+	}
+	return "", pathNode{}, unknownHandler(handler)
+}
+
+// vars writes the session's variables as a JSON object by name, or, when names
+// collide or cannot be member names, as a list: [{"name": ..., "value": ...}] in the
+// view, {"@entries": [{"key": ..., "value": ...}]} in the data mapping.
+func (w *jsonWriter) vars(s *Session, parent pathNode) error {
 	keys := make([]Key, len(s.Vars))
 	for i, v := range s.Vars {
 		keys[i] = ArrayKey(v.Name)
 	}
-	asObject := plainKeys(keys)
-	if asObject {
+	asObject := w.plainKeys(keys)
+	switch {
+	case asObject:
 		w.buf = append(w.buf, '{')
-	} else {
+	case w.data:
+		w.buf = append(w.buf, `{"@entries":[`...)
+	default:
 		w.buf = append(w.buf, '[')
 	}
 	for i, v := range s.Vars {
 		if i > 0 {
 			w.buf = append(w.buf, ',')
 		}
-		if asObject {
-			w.buf = appendJSONString(w.buf, v.Name)
-			w.buf = append(w.buf, ':')
-		} else {
+		switch {
+		case asObject:
+			w.memberName(v.Name)
+		case w.data:
+			w.buf = append(w.buf, `{"key":`...)
+			w.str(v.Name)
+			w.buf = append(w.buf, `,"value":`...)
+		default:
 			w.buf = append(w.buf, `{"name":`...)
 			w.str(v.Name)
 			w.buf = append(w.buf, `,"value":`...)
@@ -101,20 +201,25 @@ func SessionJSON(handler string, s *Session) ([]byte, error) {
 		node := parent
 		node.key = keys[i]
 		if v.Value == nil {
-			w.buf = append(w.buf, `{"undefined":true}`...)
+			w.buf = append(w.buf, '{')
+			w.tag("undefined")
+			w.buf = append(w.buf, "true}"...)
 		} else if err := w.value(v.Value, node); err != nil {
-			return nil, err
+			return err
 		}
 		if !asObject {
 			w.buf = append(w.buf, '}')
 		}
 	}
-	if asObject {
-		w.buf = append(w.buf, "}}"...)
-	} else {
+	switch {
+	case asObject:
+		w.buf = append(w.buf, '}')
+	case w.data:
 		w.buf = append(w.buf, "]}"...)
+	default:
+		w.buf = append(w.buf, ']')
 	}
-	return indentJSON(w.buf)
+	return nil
 }
 
 func indentJSON(compact []byte) ([]byte, error) {
@@ -140,11 +245,44 @@ type pathNode struct {
 // maxPathLen caps a rendered path; longer ones keep their start and end.
 const maxPathLen = 200
 
+// jsonWriter writes one value or session as compact JSON: the view for people
+// (JSON, SessionJSON) or, with data set, the mapping for machines (DataJSON,
+// SessionDataJSON), which differ in the places tag, memberName, str and object say.
 type jsonWriter struct {
 	buf   []byte
 	depth int
 	slots slotTable
 	nodes []pathNode // nodes[n-1] locates slot n
+	data  bool
+}
+
+// tag writes the member name of the mapping's own metadata and a colon: name in
+// the view, "@"+name in the data mapping, where no PHP key can produce it (see
+// memberName).
+func (w *jsonWriter) tag(name string) {
+	w.buf = append(w.buf, '"')
+	if w.data {
+		w.buf = append(w.buf, '@')
+	}
+	w.buf = append(w.buf, name...)
+	w.buf = append(w.buf, `":`...)
+}
+
+// memberName writes a PHP key (which plainKeys accepted) as a member name and a
+// colon. In the data mapping a key starting with '@' gets one more, so that names
+// starting with a single '@' are the mapping's own.
+func (w *jsonWriter) memberName(s string) {
+	if w.data && strings.HasPrefix(s, "@") {
+		s = "@" + s
+	}
+	w.buf = appendJSONString(w.buf, s)
+	w.buf = append(w.buf, ':')
+}
+
+// plainString reports whether s can be written as a JSON string or member name:
+// valid UTF-8, and in the data mapping free of NUL, which jsonb does not store.
+func (w *jsonWriter) plainString(s string) bool {
+	return utf8.ValidString(s) && !(w.data && strings.IndexByte(s, 0) >= 0)
 }
 
 func (w *jsonWriter) push(v Value, node pathNode) int {
@@ -280,16 +418,20 @@ func (w *jsonWriter) value(v Value, node pathNode) error {
 		return w.object(v, w.push(v, node))
 	case Serializable:
 		w.push(v, node)
-		w.buf = append(w.buf, `{"class":`...)
+		w.buf = append(w.buf, '{')
+		w.tag("class")
 		w.str(v.Class)
-		w.buf = append(w.buf, `,"serialized":`...)
+		w.buf = append(w.buf, ',')
+		w.tag("serialized")
 		w.str(v.Data)
 		w.buf = append(w.buf, '}')
 	case Enum:
 		w.push(v, node)
-		w.buf = append(w.buf, `{"enum":`...)
+		w.buf = append(w.buf, '{')
+		w.tag("enum")
 		w.str(v.Class)
-		w.buf = append(w.buf, `,"case":`...)
+		w.buf = append(w.buf, ',')
+		w.tag("case")
 		w.str(v.Case)
 		w.buf = append(w.buf, '}')
 	case ObjectRef:
@@ -307,7 +449,9 @@ func (w *jsonWriter) float(f float64) {
 	var text [32]byte
 	b := appendFloat(text[:0], f)
 	if b[len(b)-1] == 'F' || b[len(b)-1] == 'N' { // INF, -INF, NAN
-		w.buf = append(w.buf, `{"float":"`...)
+		w.buf = append(w.buf, '{')
+		w.tag("float")
+		w.buf = append(w.buf, '"')
 		w.buf = append(w.buf, b...)
 		w.buf = append(w.buf, `"}`...)
 		return
@@ -319,12 +463,12 @@ func (w *jsonWriter) float(f float64) {
 }
 
 func (w *jsonWriter) reference(kind string, n int, objectRef bool) {
-	w.buf = append(w.buf, `{"`...)
-	w.buf = append(w.buf, kind...)
-	w.buf = append(w.buf, `":`...)
+	w.buf = append(w.buf, '{')
+	w.tag(kind)
 	w.buf = strconv.AppendInt(w.buf, int64(n), 10)
 	if known, _ := w.slots.check(n, objectRef); known {
-		w.buf = append(w.buf, `,"target":`...)
+		w.buf = append(w.buf, ',')
+		w.tag("target")
 		w.buf = appendJSONString(w.buf, w.path(n))
 	}
 	w.buf = append(w.buf, '}')
@@ -360,14 +504,16 @@ func (w *jsonWriter) array(a *Array, slot int) error {
 		}
 		keys[i] = e.Key
 	}
-	asObject := !isList && plainKeys(keys)
+	asObject := !isList && w.plainKeys(keys)
 	switch {
 	case isList:
 		w.buf = append(w.buf, '[')
 	case asObject:
 		w.buf = append(w.buf, '{')
 	default:
-		w.buf = append(w.buf, `{"entries":[`...)
+		w.buf = append(w.buf, '{')
+		w.tag("entries")
+		w.buf = append(w.buf, '[')
 	}
 	for i, e := range a.Entries {
 		if i > 0 {
@@ -375,8 +521,7 @@ func (w *jsonWriter) array(a *Array, slot int) error {
 		}
 		switch {
 		case asObject:
-			w.buf = appendJSONString(w.buf, keyText(e.Key))
-			w.buf = append(w.buf, ':')
+			w.memberName(keyText(e.Key))
 		case !isList:
 			w.buf = append(w.buf, `{"key":`...)
 			w.key(e.Key)
@@ -401,28 +546,20 @@ func (w *jsonWriter) array(a *Array, slot int) error {
 }
 
 // plainKeys reports whether keys can be JSON object member names that
-// tell them apart: all valid UTF-8, no string key that prints like an int
+// tell them apart: all fit plainString, no string key that prints like an int
 // key, no two alike.
-func plainKeys(keys []Key) bool {
+func (w *jsonWriter) plainKeys(keys []Key) bool {
 	seen := make(map[string]struct{}, len(keys))
 	for _, k := range keys {
-		switch k := k.(type) {
-		case String:
-			if !utf8.ValidString(string(k)) {
+		text := keyText(k)
+		if _, isInt := k.(Int); !isInt {
+			if !w.plainString(text) {
 				return false
 			}
-			if _, isInt := ArrayKey(string(k)).(Int); isInt {
-				return false
-			}
-		case EscapedString:
-			if !utf8.ValidString(k.Value) {
-				return false
-			}
-			if _, isInt := ArrayKey(k.Value).(Int); isInt {
+			if _, isInt := ArrayKey(text).(Int); isInt {
 				return false
 			}
 		}
-		text := keyText(k)
 		if _, dup := seen[text]; dup {
 			return false
 		}
@@ -456,9 +593,17 @@ func (w *jsonWriter) object(o *Object, slot int) error {
 		return err
 	}
 	defer func() { w.depth-- }()
-	w.buf = append(w.buf, `{"class":`...)
+	if w.data {
+		if members, classes, ok := w.propertyGroups(o); ok {
+			return w.groupedObject(o, slot, members, classes)
+		}
+	}
+	w.buf = append(w.buf, '{')
+	w.tag("class")
 	w.str(o.Class)
-	w.buf = append(w.buf, `,"properties":[`...)
+	w.buf = append(w.buf, ',')
+	w.tag("properties")
+	w.buf = append(w.buf, '[')
 	for i, e := range o.Props {
 		if i > 0 {
 			w.buf = append(w.buf, ',')
@@ -492,14 +637,124 @@ func (w *jsonWriter) object(o *Object, slot int) error {
 	return nil
 }
 
-// str writes s as a JSON string if it is valid UTF-8, else as
-// {"base64": "..."}.
+// propMember places one property of the grouped object form: its group (0
+// public, 1 protected, then one per declaring class of private properties) and
+// its plain name.
+type propMember struct {
+	group int
+	name  string
+}
+
+// propertyGroups places o's properties for the data mapping's grouped form,
+// with the declaring class of each group of private ones (classes[g-2] for
+// group g), or reports false when the form cannot hold them all: an int key
+// and a string key alike or two properties with the same name in one group,
+// a malformed mangled name, or a name or private class that is not a
+// plainString.
+func (w *jsonWriter) propertyGroups(o *Object) (members []propMember, classes []string, ok bool) {
+	type seenKey struct {
+		group int
+		name  string
+	}
+	seen := make(map[seenKey]struct{}, len(o.Props))
+	classGroup := map[string]int{}
+	members = make([]propMember, len(o.Props))
+	for i, e := range o.Props {
+		var m propMember
+		switch k := e.Key.(type) {
+		case nil:
+			return nil, nil, false
+		case Int:
+			m.name = strconv.FormatInt(int64(k), 10)
+		default:
+			vis, class, name, ok := UnmangleProperty(keyText(k))
+			if !ok || !w.plainString(name) || vis == Private && !w.plainString(class) {
+				return nil, nil, false
+			}
+			m.group, m.name = int(vis), name
+			if vis == Private {
+				g, known := classGroup[class]
+				if !known {
+					g = 2 + len(classes)
+					classGroup[class] = g
+					classes = append(classes, class)
+				}
+				m.group = g
+			}
+		}
+		if _, dup := seen[seenKey{m.group, m.name}]; dup {
+			return nil, nil, false
+		}
+		seen[seenKey{m.group, m.name}] = struct{}{}
+		members[i] = m
+	}
+	return members, classes, true
+}
+
+// groupedObject writes o in the data mapping's grouped form:
+// {"@class": ..., public..., "@protected": {...}, "@private": {"Class": {...}}}.
+// Values are written in the order of o's properties, as their reference slots
+// require: the public ones in place, the others into a buffer per group that is
+// appended at the end.
+func (w *jsonWriter) groupedObject(o *Object, slot int, members []propMember, classes []string) error {
+	w.buf = append(w.buf, '{')
+	w.tag("class")
+	w.str(o.Class)
+	side := make([][]byte, 1+len(classes)) // side[g-1] holds group g
+	for i, e := range o.Props {
+		m := members[i]
+		var out []byte
+		if m.group > 0 {
+			out, w.buf = w.buf, side[m.group-1]
+		}
+		if m.group == 0 || len(w.buf) > 0 {
+			w.buf = append(w.buf, ',')
+		}
+		w.memberName(m.name)
+		if err := w.value(e.Value, pathNode{parent: slot, key: e.Key, prop: true}); err != nil {
+			return err
+		}
+		if m.group > 0 {
+			side[m.group-1], w.buf = w.buf, out
+		}
+	}
+	if len(side[0]) > 0 {
+		w.buf = append(w.buf, ',')
+		w.tag("protected")
+		w.buf = append(w.buf, '{')
+		w.buf = append(w.buf, side[0]...)
+		w.buf = append(w.buf, '}')
+	}
+	for i, class := range classes {
+		if i == 0 {
+			w.buf = append(w.buf, ',')
+			w.tag("private")
+			w.buf = append(w.buf, '{')
+		} else {
+			w.buf = append(w.buf, ',')
+		}
+		w.memberName(class)
+		w.buf = append(w.buf, '{')
+		w.buf = append(w.buf, side[1+i]...)
+		w.buf = append(w.buf, '}')
+	}
+	if len(classes) > 0 {
+		w.buf = append(w.buf, '}')
+	}
+	w.buf = append(w.buf, '}')
+	return nil
+}
+
+// str writes s as a JSON string if it is valid UTF-8 (and, in the data
+// mapping, free of NUL), else as {"base64": "..."}.
 func (w *jsonWriter) str(s string) {
-	if utf8.ValidString(s) {
+	if w.plainString(s) {
 		w.buf = appendJSONString(w.buf, s)
 		return
 	}
-	w.buf = append(w.buf, `{"base64":"`...)
+	w.buf = append(w.buf, '{')
+	w.tag("base64")
+	w.buf = append(w.buf, '"')
 	w.buf = base64.StdEncoding.AppendEncode(w.buf, []byte(s))
 	w.buf = append(w.buf, `"}`...)
 }
