@@ -12,6 +12,7 @@ type statements struct {
 	list        string // a page of the rows a Filter selects, each with its sess_id first
 	write       string
 	touch       string // touches the row, or creates it empty
+	importRow   string // inserts a session with given times unless a live one has its id
 	delete      string
 	exists      string
 	gcDelete    string
@@ -134,6 +135,23 @@ WHERE NOT EXISTS (SELECT FROM touched)`),
     AND CASE $4::integer WHEN 0 THEN NOT coalesce(` + expiredBefore("$5") + `, false)
       WHEN 1 THEN coalesce(` + expiredBefore("$5") + `, false) ELSE true END
   ORDER BY sess_id COLLATE "C" LIMIT $6`),
+		// Replaces an expired row or inserts one where there is none, without relying
+		// on a unique index; returns how many rows it wrote (0 or 1). A row whose
+		// sess_expire is NULL never expires, so it stays.
+		importRow: r.Replace(`WITH replaced AS (
+  UPDATE {table} SET sess_name = $2, sess_data = $3, sess_created = $4, sess_modified = $4, sess_expire = $5,
+    sess_addr_created = '', sess_addr_modified = '', sess_counter = 1,
+    sess_error = 0, sess_warning = 0, sess_notice = 0, sess_err_message = '', sess_custom = ''
+  WHERE sess_id = $1 AND ` + expiredBefore("$6") + `
+  RETURNING 1),
+inserted AS (
+  INSERT INTO {table} (sess_id, sess_name, sess_data, sess_created, sess_modified, sess_expire,
+    sess_addr_created, sess_addr_modified, sess_counter,
+    sess_error, sess_warning, sess_notice, sess_err_message, sess_custom)
+  SELECT $1, $2, $3, $4, $4, $5, '', '', 1, 0, 0, 0, '', ''
+  WHERE NOT EXISTS (SELECT FROM {table} WHERE sess_id = $1)
+  RETURNING 1)
+SELECT (SELECT count(*) FROM replaced) + (SELECT count(*) FROM inserted)`),
 		delete: r.Replace(`DELETE FROM {table} WHERE sess_id = $1`),
 		exists: r.Replace(`SELECT EXISTS (SELECT FROM {table} WHERE sess_id = $1 AND NOT coalesce(` + expiredBefore("$2") + `, false))`),
 		// Garbage collection skips rows that requests hold at the moment instead of

@@ -454,6 +454,28 @@ func (s *Store) Destroy(ctx context.Context, id string) error {
 	return s.wrap(s.exec(ctx, ifUnsent, s.sql.delete, id))
 }
 
+// Import stores a session moved from elsewhere (PHP's files handler) with the times it
+// had there: sess_created and sess_modified are modified, sess_expire is expire (Unix
+// seconds), the counter 1 and the addresses empty. A row with the id that has not
+// expired wins and stays as it is; an expired one (kept by KeepExpired, or not yet
+// collected) is no session and is replaced. Import reports whether it wrote the row.
+func (s *Store) Import(ctx context.Context, id, name string, data []byte, modified, expire int64) (bool, error) {
+	if err := s.init(ctx); err != nil {
+		return false, err
+	}
+	var n int64
+	query := func() error {
+		return s.pool.QueryRow(ctx, s.sql.importRow, id, name, encodeText(data), modified, expire, s.now().Unix()).Scan(&n)
+	}
+	err := s.try(ctx, ifUnsent, query)
+	if isUniqueViolation(err) {
+		// Another writer inserted the row between the statement's check and its INSERT;
+		// now the row is there.
+		err = s.try(ctx, ifUnsent, query)
+	}
+	return n > 0, s.wrap(err)
+}
+
 // Exists reports whether a session with this id exists and has not expired (PHP's
 // validateId for use_strict_mode).
 func (s *Store) Exists(ctx context.Context, id string) (bool, error) {
