@@ -126,6 +126,9 @@ type Config struct {
 	SerializeHandler string
 	// SaveHandler is session.save_handler as written; it is informational.
 	SaveHandler string
+	// SavePath is session.save_path as written: where PHP's files handler kept
+	// sessions ("N;MODE;/path" forms included), read by phpsessd import-files.
+	SavePath string
 
 	// origins records where each directive read from a file was set.
 	origins map[string]origin
@@ -421,6 +424,8 @@ var phpDirectives = []directive{
 		}},
 	{Directive{"session.save_handler", "files", "PHP's session save handler."},
 		func(c *Config, v string) error { c.SaveHandler = v; return nil }},
+	{Directive{"session.save_path", "", "Where PHP's files handler keeps sessions."},
+		func(c *Config, v string) error { c.SavePath = v; return nil }},
 }
 
 var (

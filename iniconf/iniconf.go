@@ -7,7 +7,8 @@
 // supported). A directive defined again later, in the same file or a later one,
 // overrides the earlier definition. Only the session_pgsql.* directives (see
 // Directives) and session.gc_maxlifetime, session.name,
-// session.serialize_handler and session.save_handler are read; all other
+// session.serialize_handler, session.save_handler and session.save_path are
+// read; all other
 // directives are ignored. An unknown session_pgsql.* directive is an error, so
 // that a typo never falls back to a default silently.
 //

@@ -43,3 +43,28 @@ func (s *Set) List(ctx context.Context, f pgsess.Filter, after string, limit int
 	}
 	return all, errs
 }
+
+// Importer is a Store that imports sessions with their own times
+// (pgsess.Store.Import).
+type Importer interface {
+	Import(ctx context.Context, id, name string, data []byte, modified, expire int64) (bool, error)
+}
+
+// Import stores a session moved from elsewhere on its server, as pgsess.Store.Import
+// does on one, unless a live session has its id on any live server (Exists); it
+// reports whether it wrote the session.
+func (s *Set) Import(ctx context.Context, id, name string, data []byte, modified, expire int64) (bool, error) {
+	if live, err := s.Exists(ctx, id); err != nil || live {
+		return false, err
+	}
+	var wrote bool
+	_, err := s.try(id, func(v *server) (err error) {
+		im, ok := v.Store.(Importer)
+		if !ok {
+			return errors.New("serverset: this server's store cannot import sessions")
+		}
+		wrote, err = im.Import(ctx, id, name, data, modified, expire)
+		return err
+	})
+	return wrote, err
+}

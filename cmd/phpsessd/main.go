@@ -11,6 +11,7 @@
 //	                                                list sessions
 //	phpsessd end [-ini php.ini] filter [-yes]       end sessions, through the daemon
 //	  filter: -path user.id -value 42, -id-prefix P, -addr A (end: or -all)
+//	phpsessd import-files [-ini php.ini] [DIR]      copy PHP's files sessions into the table
 //	phpsessd version
 package main
 
@@ -62,7 +63,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	cmd := "serve"
 	if len(args) > 0 {
 		switch args[0] {
-		case "gc", "inspect", "sessions", "end", "version", "serve":
+		case "gc", "inspect", "sessions", "end", "import-files", "version", "serve":
 			cmd, args = args[0], args[1:]
 		}
 	}
@@ -84,7 +85,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	if want := map[bool]int{true: 1, false: 0}[cmd == "inspect"]; fs.NArg() != want {
+	if want := map[bool]int{true: 1, false: 0}[cmd == "inspect"]; fs.NArg() != want && !(cmd == "import-files" && fs.NArg() == 1) {
 		fmt.Fprintf(stderr, "phpsessd %s: expected %d argument(s), got %q\n", cmd, want, fs.Args())
 		return 2
 	}
@@ -139,6 +140,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			return 1
 		}
 		return 0
+	case "import-files":
+		return runImportFiles(ctx, cfg, store, fs.Arg(0), stdout, log)
 	}
 	return serve(ctx, cfg, *iniPath, *scanDir, store, log)
 }
