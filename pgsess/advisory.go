@@ -337,7 +337,7 @@ func (lc *lockConn) send(jobs []*lockJob) {
 			for i, j := range b.writes {
 				rows[i] = j.write
 			}
-			batch.Queue(st.write, writeArgs(rows)...)
+			batch.Queue(st.write, st.writeArgs(rows)...)
 			b.queued++
 		}
 		for _, j := range b.others {

@@ -118,8 +118,7 @@ func (l *leaseLocks) lockRead(ctx context.Context, id, name string, now int64, a
 }
 
 func (l *leaseLocks) write(ctx context.Context, token string, row *writeRow, keep bool) error {
-	return l.under(ctx, token, l.s.sql.writeLocked, row.id, row.name, row.data, row.modified,
-		row.expire, row.addr, row.error, row.warning, row.notice, row.errMessage, row.custom, token)
+	return l.under(ctx, token, l.s.sql.writeLocked, l.s.sql.writeLockedArgs(row, token)...)
 }
 
 func (l *leaseLocks) touch(ctx context.Context, id, name, addr, token string, now, expire int64) error {

@@ -15,7 +15,7 @@ var placeholder = regexp.MustCompile(`\$(\d+)`)
 // in a transaction and releases the lock. Each transaction picks one of sessions ids
 // ("bench-N") and writes data (plain text) to it, expiring lifetime seconds later.
 func PgbenchScript(table string, sessions int, data string, lifetime int) string {
-	sql := newStatements(tableIdent(table), false)
+	sql := newStatements(tableIdent(table), false, false)
 	const now = "extract(epoch FROM now())::integer"
 	id, lock := "'bench-' || :n::text", quoteLiteral(table+"/bench-")+" || :n::text"
 	var writeArgs []string // one-element arrays

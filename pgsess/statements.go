@@ -21,6 +21,15 @@ type statements struct {
 	vacuum      string
 	vacuumOwner string
 
+	// For the decoded column (Options.Decode): whether the table has it, how to add it
+	// and its index, and whether it is there; the statements above that change
+	// sess_data change it too, and writeArgs passes its values.
+	decoded       bool
+	addDecoded    string
+	decodedExists string
+	backfillRead  string
+	backfillWrite string
+
 	// For lock_scope = cluster: a lease (owner token, expiry in milliseconds of the
 	// database's clock) in two extra columns of the row.
 	leaseSchema string
@@ -65,12 +74,26 @@ func expiredBefore(param string) string { return `sess_expire < ` + param }
 // newStatements renders the statements for table, an already quoted identifier; with
 // lease, garbage collection spares rows whose lease is live. Columns that old rows may
 // have left NULL are read through coalesce.
-func newStatements(table string, lease bool) statements {
+func newStatements(table string, lease, decoded bool) statements {
 	gcSpare := ""
 	if lease {
 		gcSpare = " AND " + unlocked
 	}
-	r := strings.NewReplacer("{table}", table, "{index}", strings.Trim(strings.ReplaceAll(table, `"."`, "_"), `"`)+"_expire_idx")
+	// The decoded column's fragments: written beside sess_data wherever that changes.
+	// In write, v.decoded is the 12th array; in writeLocked, $13.
+	var decodedSet, decodedCol, decodedVal, decodedLocked, decodedArray, decodedName, decodedNull string
+	var decodedImportSet, decodedImportVal string // in importRow, $7
+	if decoded {
+		decodedSet, decodedCol, decodedVal = ", sess_decoded = v.decoded::jsonb", ", sess_decoded", ", v.decoded::jsonb"
+		decodedLocked, decodedArray, decodedName = ", sess_decoded = $13::jsonb", ", $12::text[]", ", decoded"
+		decodedNull = ", sess_decoded = NULL"
+		decodedImportSet, decodedImportVal = ", sess_decoded = $7::jsonb", ", $7::jsonb"
+	}
+	base := strings.Trim(strings.ReplaceAll(table, `"."`, "_"), `"`)
+	r := strings.NewReplacer("{table}", table, "{index}", base+"_expire_idx", "{decodedIndex}", base+"_decoded_idx",
+		"{decodedSet}", decodedSet, "{decodedCol}", decodedCol, "{decodedVal}", decodedVal,
+		"{decodedLocked}", decodedLocked, "{decodedArray}", decodedArray, "{decodedName}", decodedName,
+		"{decodedNull}", decodedNull, "{decodedImportSet}", decodedImportSet, "{decodedImportVal}", decodedImportVal)
 	st := statements{
 		tableExists: `SELECT to_regclass($1) IS NOT NULL`,
 		migrateLock: `SELECT pg_advisory_xact_lock(hashtext('phpsessd schema ' || $1))`,
@@ -101,20 +124,20 @@ CREATE INDEX IF NOT EXISTS "{index}" ON {table} (sess_expire)`),
 		// scan it all, dead row versions included).
 		write: r.Replace(`WITH v AS (
   SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::integer[], $5::integer[], $6::text[],
-    $7::integer[], $8::integer[], $9::integer[], $10::text[], $11::text[])
-    AS v(id, name, data, modified, expire, addr, error, warning, notice, err_message, custom)),
+    $7::integer[], $8::integer[], $9::integer[], $10::text[], $11::text[]{decodedArray})
+    AS v(id, name, data, modified, expire, addr, error, warning, notice, err_message, custom{decodedName})),
 updated AS (
   UPDATE {table} AS s SET sess_name = v.name, sess_data = v.data, sess_modified = v.modified,
     sess_expire = v.expire, sess_addr_modified = v.addr, sess_counter = coalesce(s.sess_counter, 0) + 1,
     sess_error = v.error, sess_warning = v.warning, sess_notice = v.notice,
-    sess_err_message = v.err_message, sess_custom = v.custom
+    sess_err_message = v.err_message, sess_custom = v.custom{decodedSet}
   FROM v WHERE s.sess_id = v.id AND s.sess_id = ANY($1::text[])
   RETURNING s.sess_id)
 INSERT INTO {table} (sess_id, sess_name, sess_data, sess_created, sess_modified, sess_expire,
   sess_addr_created, sess_addr_modified, sess_counter,
-  sess_error, sess_warning, sess_notice, sess_err_message, sess_custom)
+  sess_error, sess_warning, sess_notice, sess_err_message, sess_custom{decodedCol})
 SELECT v.id, v.name, v.data, v.modified, v.modified, v.expire, v.addr, v.addr, 1,
-  v.error, v.warning, v.notice, v.err_message, v.custom
+  v.error, v.warning, v.notice, v.err_message, v.custom{decodedVal}
 FROM v WHERE v.id NOT IN (SELECT sess_id FROM updated)`),
 		touch: r.Replace(`WITH touched AS (
   UPDATE {table} SET sess_modified = $2, sess_expire = $3, sess_addr_modified = $4,
@@ -139,7 +162,7 @@ WHERE NOT EXISTS (SELECT FROM touched)`),
 		// on a unique index; returns how many rows it wrote (0 or 1). A row whose
 		// sess_expire is NULL never expires, so it stays.
 		importRow: r.Replace(`WITH replaced AS (
-  UPDATE {table} SET sess_name = $2, sess_data = $3, sess_created = $4, sess_modified = $4, sess_expire = $5,
+  UPDATE {table} SET sess_name = $2, sess_data = $3{decodedImportSet}, sess_created = $4, sess_modified = $4, sess_expire = $5,
     sess_addr_created = '', sess_addr_modified = '', sess_counter = 1,
     sess_error = 0, sess_warning = 0, sess_notice = 0, sess_err_message = '', sess_custom = ''
   WHERE sess_id = $1 AND ` + expiredBefore("$6") + `
@@ -147,18 +170,30 @@ WHERE NOT EXISTS (SELECT FROM touched)`),
 inserted AS (
   INSERT INTO {table} (sess_id, sess_name, sess_data, sess_created, sess_modified, sess_expire,
     sess_addr_created, sess_addr_modified, sess_counter,
-    sess_error, sess_warning, sess_notice, sess_err_message, sess_custom)
-  SELECT $1, $2, $3, $4, $4, $5, '', '', 1, 0, 0, 0, '', ''
+    sess_error, sess_warning, sess_notice, sess_err_message, sess_custom{decodedCol})
+  SELECT $1, $2, $3, $4, $4, $5, '', '', 1, 0, 0, 0, '', ''{decodedImportVal}
   WHERE NOT EXISTS (SELECT FROM {table} WHERE sess_id = $1)
   RETURNING 1)
 SELECT (SELECT count(*) FROM replaced) + (SELECT count(*) FROM inserted)`),
 		delete: r.Replace(`DELETE FROM {table} WHERE sess_id = $1`),
+		decoded: decoded,
+		// jsonb_path_ops: the index of @> and @? queries (WHERE sess_decoded @> '{"user": {"id": 42}}').
+		addDecoded: r.Replace(`ALTER TABLE {table} ADD COLUMN IF NOT EXISTS sess_decoded jsonb;
+CREATE INDEX IF NOT EXISTS "{decodedIndex}" ON {table} USING gin (sess_decoded jsonb_path_ops)`),
+		decodedExists: `SELECT EXISTS (SELECT FROM pg_attribute WHERE attrelid = to_regclass($1) AND attname = 'sess_decoded' AND NOT attisdropped)`,
+		// A page of rows whose decoded column is empty, and their decoded values, written
+		// only where sess_data is still what was decoded.
+		backfillRead: r.Replace(`SELECT sess_id, coalesce(sess_data, '') FROM {table}
+  WHERE sess_id > $1 AND sess_decoded IS NULL AND coalesce(sess_data, '') <> '' ORDER BY sess_id LIMIT $2`),
+		backfillWrite: r.Replace(`UPDATE {table} AS s SET sess_decoded = v.decoded::jsonb
+  FROM unnest($1::text[], $2::text[], $3::text[]) AS v(id, data, decoded)
+  WHERE s.sess_id = v.id AND s.sess_data = v.data AND s.sess_decoded IS NULL AND s.sess_id = ANY($1::text[])`),
 		exists: r.Replace(`SELECT EXISTS (SELECT FROM {table} WHERE sess_id = $1 AND NOT coalesce(` + expiredBefore("$2") + `, false))`),
 		// Garbage collection skips rows that requests hold at the moment instead of
 		// waiting for them (and possibly deadlocking with a batch); the next round gets them.
 		gcDelete: r.Replace(`DELETE FROM {table} WHERE sess_id IN (SELECT sess_id FROM {table}
   WHERE ` + expiredBefore("$1") + gcSpare + ` FOR UPDATE SKIP LOCKED)`),
-		gcKeep: r.Replace(`UPDATE {table} SET sess_data = '' WHERE sess_id IN (SELECT sess_id FROM {table}
+		gcKeep: r.Replace(`UPDATE {table} SET sess_data = ''{decodedNull} WHERE sess_id IN (SELECT sess_id FROM {table}
   WHERE ` + expiredBefore("$1") + ` AND sess_data <> ''` + gcSpare + ` FOR UPDATE SKIP LOCKED)`),
 		// One collector at a time across daemons; the lock ends with the transaction, so
 		// it works behind PgBouncer in transaction mode.
@@ -194,14 +229,14 @@ WHERE s.sess_lock IS NULL OR s.sess_lock = EXCLUDED.sess_lock OR s.sess_lock_exp
 RETURNING ` + columns),
 		beginAsync: []string{`BEGIN`, `SET LOCAL synchronous_commit = off`},
 		commit:     `COMMIT`,
-		resetExpired: r.Replace(`UPDATE {table} SET sess_data = '', sess_created = $3::integer, sess_modified = $3::integer,
+		resetExpired: r.Replace(`UPDATE {table} SET sess_data = ''{decodedNull}, sess_created = $3::integer, sess_modified = $3::integer,
   sess_expire = $3::integer + $4::integer, sess_addr_created = $5, sess_addr_modified = $5, sess_counter = 0,
   sess_error = 0, sess_warning = 0, sess_notice = 0, sess_err_message = '', sess_custom = ''
 WHERE sess_id = $1 AND sess_lock = $2`),
 		// Writes only under the writer's own lease, and ends it.
 		writeLocked: r.Replace(`UPDATE {table} SET sess_name = $2, sess_data = $3, sess_modified = $4, sess_expire = $5,
   sess_addr_modified = $6, sess_counter = coalesce(sess_counter, 0) + 1,
-  sess_error = $7, sess_warning = $8, sess_notice = $9, sess_err_message = $10, sess_custom = $11,
+  sess_error = $7, sess_warning = $8, sess_notice = $9, sess_err_message = $10, sess_custom = $11{decodedLocked},
   sess_lock = NULL, sess_lock_expire = NULL
 WHERE sess_id = $1 AND sess_lock = $12`),
 		touchLocked: r.Replace(`UPDATE {table} SET sess_modified = $2, sess_expire = $3, sess_addr_modified = $4,

@@ -75,6 +75,13 @@ type Options struct {
 	PreparedStatements bool
 	// MaxConns bounds the connection pool; 0 means pgxpool's default.
 	MaxConns int32
+	// Decode, when set, keeps the decoded session beside sess_data in an extra jsonb
+	// column, sess_decoded, filled on every write from Decode(data) (NULL when Decode
+	// fails: the data is stored as sent, and DecodeFailures counts it). With
+	// CreateTable the column and a GIN index on it are added when missing; without,
+	// a missing column is an error that names the statement to run. Nil: the table is
+	// exactly the extension's.
+	Decode func(data []byte) (json []byte, err error)
 	// Logger receives connection and maintenance events, never session data.
 	Logger zerolog.Logger
 }
@@ -150,6 +157,8 @@ type Store struct {
 	initMu sync.Mutex  // serialises init
 	ready  atomic.Bool // init succeeded
 
+	decodeFailures atomic.Uint64 // writes whose data Options.Decode refused
+
 	keepExpired atomic.Bool  // Options.KeepExpired, as SetExpiry last set it
 	lifetimeSec atomic.Int64 // Options.MaxLifetime in seconds, as SetExpiry last set it
 
@@ -205,7 +214,7 @@ func Open(opts Options) (*Store, error) {
 	s := &Store{
 		opts:  opts,
 		log:   opts.Logger,
-		sql:   newStatements(tableIdent(opts.Table), leased),
+		sql:   newStatements(tableIdent(opts.Table), leased, opts.Decode != nil),
 		table: tableIdent(opts.Table),
 		now:   time.Now,
 		pool:  pool,
@@ -275,6 +284,11 @@ func (s *Store) init(ctx context.Context) error {
 			return err
 		}
 		s.log.Info().Str("table", s.opts.Table).Str("server", s.desc).Msg("created session table")
+	}
+	if s.sql.decoded {
+		if err := s.initDecoded(ctx); err != nil {
+			return err
+		}
 	}
 	if s.locks != nil {
 		if err := s.locks.init(ctx); err != nil {
@@ -374,6 +388,7 @@ func (s *Store) Write(ctx context.Context, w Write) error {
 	row := &writeRow{id: w.ID, name: w.Name, data: encodeText(w.Data), modified: now, expire: now + s.lifetime(),
 		addr: w.Addr, error: w.Error, warning: w.Warning, notice: w.Notice,
 		errMessage: encodeText([]byte(w.ErrMessage)), custom: encodeText([]byte(w.Custom))}
+	row.decoded = s.decode(w.Data)
 	if w.Token != "" {
 		if s.locks == nil {
 			return ErrLeaseLost // the token holds no lock
@@ -381,7 +396,7 @@ func (s *Store) Write(ctx context.Context, w Write) error {
 		return s.locks.write(ctx, w.Token, row, w.Keep)
 	}
 	var n int64
-	args := writeArgs([]*writeRow{row})
+	args := s.sql.writeArgs([]*writeRow{row})
 	write := func() error { return s.statements.do(ctx, s.sql.write, rowsAffected(&n), args...) }
 	err := s.try(ctx, ifUnsent, write)
 	if isUniqueViolation(err) {
@@ -399,10 +414,12 @@ type writeRow struct {
 	addr                   string
 	error, warning, notice int64
 	errMessage, custom     string
+	decoded                *string // the decoded column's JSON; nil: NULL
 }
 
-// writeArgs returns the write statement's arguments for rows: one array per column.
-func writeArgs(rows []*writeRow) []any {
+// writeArgs returns the write statement's arguments for rows: one array per column,
+// the decoded column's last when the table has it.
+func (st *statements) writeArgs(rows []*writeRow) []any {
 	n := len(rows)
 	ids, names, data, addrs, msgs, customs := make([]string, n), make([]string, n), make([]string, n),
 		make([]string, n), make([]string, n), make([]string, n)
@@ -412,7 +429,35 @@ func writeArgs(rows []*writeRow) []any {
 		ids[i], names[i], data[i], addrs[i], msgs[i], customs[i] = r.id, r.name, r.data, r.addr, r.errMessage, r.custom
 		modified[i], expire[i], errs[i], warnings[i], notices[i] = r.modified, r.expire, r.error, r.warning, r.notice
 	}
-	return []any{ids, names, data, modified, expire, addrs, errs, warnings, notices, msgs, customs}
+	args := []any{ids, names, data, modified, expire, addrs, errs, warnings, notices, msgs, customs}
+	if st.decoded {
+		decoded := make([]*string, n)
+		for i, r := range rows {
+			decoded[i] = r.decoded
+		}
+		args = append(args, decoded)
+	}
+	return args
+}
+
+// importArgs returns importRow's arguments, the decoded column's last when the table
+// has it.
+func (st *statements) importArgs(id, name, data string, modified, expire, now int64, decoded *string) []any {
+	args := []any{id, name, data, modified, expire, now}
+	if st.decoded {
+		args = append(args, decoded)
+	}
+	return args
+}
+
+// writeLockedArgs returns writeLocked's arguments for row under token.
+func (st *statements) writeLockedArgs(row *writeRow, token string) []any {
+	args := []any{row.id, row.name, row.data, row.modified, row.expire, row.addr, row.error, row.warning,
+		row.notice, row.errMessage, row.custom, token}
+	if st.decoded {
+		args = append(args, row.decoded)
+	}
+	return args
 }
 
 // isUniqueViolation reports whether err is PostgreSQL's unique_violation.
@@ -465,7 +510,8 @@ func (s *Store) Import(ctx context.Context, id, name string, data []byte, modifi
 	}
 	var n int64
 	query := func() error {
-		return s.pool.QueryRow(ctx, s.sql.importRow, id, name, encodeText(data), modified, expire, s.now().Unix()).Scan(&n)
+		return s.pool.QueryRow(ctx, s.sql.importRow, s.sql.importArgs(id, name, encodeText(data), modified, expire,
+			s.now().Unix(), s.decode(data))...).Scan(&n)
 	}
 	err := s.try(ctx, ifUnsent, query)
 	if isUniqueViolation(err) {
