@@ -30,6 +30,9 @@ type Config struct {
 	KeepExpired bool
 	// CreateTable is session_pgsql.create_table: create the table if missing.
 	CreateTable bool
+	// DecodedColumn is session_pgsql.decoded_column: keep the decoded session in an
+	// extra jsonb column, sess_decoded.
+	DecodedColumn bool
 	// ShortCircuit is session_pgsql.short_circuit: skip the UPDATE when
 	// nothing changed.
 	ShortCircuit bool
@@ -212,6 +215,9 @@ var directives = []directive{
 	{Directive{"session_pgsql.create_table", "on",
 		"Create the session table when it is missing."},
 		boolSetter(func(c *Config) *bool { return &c.CreateTable })},
+	{Directive{"session_pgsql.decoded_column", "off",
+		"on: keep each session decoded as JSON in an extra jsonb column, sess_decoded, for plain SQL (added with create_table; phpsessd backfill fills older rows)."},
+		boolSetter(func(c *Config) *bool { return &c.DecodedColumn })},
 	{Directive{"session_pgsql.short_circuit", "off",
 		"Skip the UPDATE when nothing changed; the counter and expiry are then not refreshed."},
 		boolSetter(func(c *Config) *bool { return &c.ShortCircuit })},

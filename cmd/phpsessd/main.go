@@ -500,6 +500,7 @@ func (d *daemon) reload() {
 		"session_pgsql.failover_mode":       old.FailoverMode != next.FailoverMode,
 		"session_pgsql.table":               old.Table != next.Table,
 		"session_pgsql.create_table":        old.CreateTable != next.CreateTable,
+		"session_pgsql.decoded_column":      old.DecodedColumn != next.DecodedColumn,
 		"session_pgsql.listen":              old.Listen != next.Listen,
 		"session_pgsql.socket_group":        old.SocketGroup != next.SocketGroup,
 		"session_pgsql.locking":             old.Locking != next.Locking,
