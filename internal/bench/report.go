@@ -83,6 +83,8 @@ const (
 	// HandlerPhpsessdUnlocked is phpsessd's pool whose pages read the session with
 	// session_pgsql_start_read_only() (READ_UNLOCKED) instead of read_and_close.
 	HandlerPhpsessdUnlocked = "phpsessd unlocked"
+	// HandlerPhpsessdDecoded is phpsessd with session_pgsql.decoded_column = on.
+	HandlerPhpsessdDecoded = "phpsessd decoded"
 )
 
 // Modes of the side-by-side runs.
@@ -123,7 +125,8 @@ func (r *Row) usesPostgres() bool {
 
 // isPhpsessd reports whether the row's pool runs on phpsessd (one or two daemons).
 func (r *Row) isPhpsessd() bool {
-	return r.Handler == HandlerPhpsessd || r.Handler == HandlerTwoDaemons || r.Handler == HandlerPhpsessdUnlocked
+	return r.Handler == HandlerPhpsessd || r.Handler == HandlerTwoDaemons || r.Handler == HandlerPhpsessdUnlocked ||
+		r.Handler == HandlerPhpsessdDecoded
 }
 
 // webHost is the CPU per request of PHP-FPM and the daemon, if any, in ms.
@@ -467,6 +470,7 @@ func ratioCell(v float64) string {
 var handlerColors = map[string]string{
 	HandlerFiles: "#8c8c8c", HandlerSymfony: "#e07b39", HandlerMem: "#7fb77e",
 	HandlerPhpsessd: "#2f6db5", HandlerTwoDaemons: "#6b4fa8", HandlerPhpsessdUnlocked: "#4fa8a0",
+	HandlerPhpsessdDecoded: "#a84f7a",
 }
 
 // cpuColors are the colours of the CPU chart's stacked components.

@@ -60,6 +60,7 @@ type options struct {
 	rssConns       int
 	phpsessdINI    string
 	twoDaemons     bool
+	decoded        bool
 	profile        bool
 	callgrind      int
 }
@@ -81,6 +82,7 @@ func main() {
 	flag.BoolVar(&o.protocol, "protocol", true, "run the protocol-level benchmark and pgbench")
 	flag.BoolVar(&o.pgTCP, "pg-tcp", false, "connect everything to PostgreSQL over loopback TCP instead of its Unix socket")
 	flag.IntVar(&o.rssConns, "rss-conns", 1000, "idle connections for the daemon's memory figure (0: skip)")
+	flag.BoolVar(&o.decoded, "decoded", true, "in the distinct mode, also phpsessd with session_pgsql.decoded_column = on, behind a pool of its own")
 	flag.BoolVar(&o.twoDaemons, "two-daemons", true, "in the shared mode, also two phpsessd daemons on the same database, half the clients each")
 	flag.BoolVar(&o.profile, "profile", true, "save phpsessd's CPU profile over its distinct run")
 	flag.IntVar(&o.callgrind, "callgrind", 200, "requests per handler in the callgrind count of PHP's instructions (0: skip)")
@@ -358,6 +360,30 @@ func run(o options) (err error) {
 				if _, err := measure(mode, bench.HandlerPhpsessdUnlocked, sessions, []*testenv.FPM{fpms[h]}, ds); err != nil {
 					return err
 				}
+			}
+		}
+		if mode == bench.ModeDistinct && o.decoded && daemon != nil {
+			// phpsessd with the decoded column, behind a pool of its own, for this
+			// run only: what decoding and storing the JSON costs per write.
+			sock3 := filepath.Join(tmp, "phpsessd-decoded.sock")
+			f3, err := startPool("decoded phpsessd", testenv.FPMOptions{INI: phpsessdINI(sock3, "") + "session_pgsql.decoded_column = on\n"})
+			if err != nil {
+				return err
+			}
+			logf("starting phpsessd with session_pgsql.decoded_column = on on %s", sock3)
+			d3, err := startDaemon(sock3, filepath.Join(tmp, "phpsessd-decoded.log"), bin, "-ini", filepath.Join(f3.Dir, "php.ini"), "-log-format", "json")
+			if err != nil {
+				return err
+			}
+			_, err = measure(mode, bench.HandlerPhpsessdDecoded, sessions, []*testenv.FPM{f3}, []*daemonProc{d3})
+			d3.Stop()
+			f3.Stop()
+			delete(fpms, "decoded phpsessd")
+			if n := d3.complaints(); n > 0 {
+				suite.Notes = append(suite.Notes, fmt.Sprintf("phpsessd with the decoded column logged %d warnings or errors; the last: %s", n, d3.lastComplaint()))
+			}
+			if err != nil {
+				return err
 			}
 		}
 		if mode == bench.ModeShared && o.twoDaemons && daemon != nil {
