@@ -175,7 +175,7 @@ inserted AS (
   WHERE NOT EXISTS (SELECT FROM {table} WHERE sess_id = $1)
   RETURNING 1)
 SELECT (SELECT count(*) FROM replaced) + (SELECT count(*) FROM inserted)`),
-		delete: r.Replace(`DELETE FROM {table} WHERE sess_id = $1`),
+		delete:  r.Replace(`DELETE FROM {table} WHERE sess_id = $1`),
 		decoded: decoded,
 		// jsonb_path_ops: the index of @> and @? queries (WHERE sess_decoded @> '{"user": {"id": 42}}').
 		addDecoded: r.Replace(`ALTER TABLE {table} ADD COLUMN IF NOT EXISTS sess_decoded jsonb;

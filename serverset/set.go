@@ -62,6 +62,10 @@ type Store interface {
 	Ready(ctx context.Context) error
 	PoolStat() pgsess.PoolStat
 	LockStat() pgsess.LockStat
+	List(ctx context.Context, f pgsess.Filter, after string, limit int) ([]*pgsess.Session, error)
+	Import(ctx context.Context, id, name string, data []byte, modified, expire int64) (bool, error)
+	DecodeFailures() uint64
+	Backfill(ctx context.Context, progress func(filled, failed int64)) (filled, failed int64, err error)
 	Close()
 }
 

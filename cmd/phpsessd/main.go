@@ -10,6 +10,7 @@
 //	phpsessd sessions [-ini php.ini] [filter] [-state live|expired|all] [-json] [-full-ids]
 //	                                                list sessions
 //	phpsessd end [-ini php.ini] filter [-yes]       end sessions, through the daemon
+//	phpsessd backfill [-ini php.ini]                fill sess_decoded of older rows
 //	  filter: -path user.id -value 42, -id-prefix P, -addr A (end: or -all)
 //	phpsessd import-files [-ini php.ini] [DIR]      copy PHP's files sessions into the table
 //	phpsessd version
@@ -33,6 +34,7 @@ import (
 	"github.com/phpsessd/phpsessd/handler"
 	"github.com/phpsessd/phpsessd/iniconf"
 	"github.com/phpsessd/phpsessd/pgsess"
+	"github.com/phpsessd/phpsessd/phpserialize"
 	"github.com/phpsessd/phpsessd/serverset"
 	"github.com/rs/zerolog"
 	"github.com/rs/zerolog/diode"
@@ -63,7 +65,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	cmd := "serve"
 	if len(args) > 0 {
 		switch args[0] {
-		case "gc", "inspect", "sessions", "end", "import-files", "version", "serve":
+		case "gc", "inspect", "sessions", "end", "import-files", "backfill", "version", "serve":
 			cmd, args = args[0], args[1:]
 		}
 	}
@@ -128,6 +130,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			return 1
 		}
 		return 0
+	case "backfill":
+		return runBackfill(ctx, store, log)
 	case "sessions", "end":
 		ctx, cancel := context.WithTimeout(ctx, 15*time.Minute)
 		defer cancel()
@@ -220,6 +224,7 @@ func openStore(cfg *iniconf.Config, log zerolog.Logger) (*serverset.Set, error) 
 			Locks:              lockMethod(cfg),
 			PreparedStatements: cfg.PreparedStatements,
 			MaxConns:           int32(cfg.MaxConnections),
+			Decode:             decoder(cfg),
 			Logger:             log.With().Str("component", "store").Logger(),
 		})
 		if err != nil {
@@ -238,6 +243,23 @@ func openStore(cfg *iniconf.Config, log zerolog.Logger) (*serverset.Set, error) 
 		return nil, cfg.DirectiveError("session_pgsql.db", err)
 	}
 	return set, nil
+}
+
+// decoder is the decoded column's rendering of session data (session_pgsql.decoded_column):
+// phpserialize's JSON mapping of the session, decoded with session.serialize_handler;
+// nil when the column is off.
+func decoder(cfg *iniconf.Config) func([]byte) ([]byte, error) {
+	if !cfg.DecodedColumn {
+		return nil
+	}
+	handler := cfg.SerializeHandler
+	return func(data []byte) ([]byte, error) {
+		s, err := phpserialize.DecodeSession(handler, data)
+		if err != nil {
+			return nil, err
+		}
+		return phpserialize.SessionDataJSON(handler, s)
+	}
 }
 
 // lockMethod is how the store locks sessions across daemons, as session_pgsql.locking,
@@ -277,6 +299,32 @@ func runGC(ctx context.Context, store collector, log zerolog.Logger) int {
 		return 1
 	}
 	log.Info().Int64("sessions", n).Msg("garbage collection done")
+	return 0
+}
+
+// backfiller is the store of phpsessd backfill.
+type backfiller interface {
+	// Backfill fills the decoded column of the rows that lack it, page by page,
+	// reporting progress after each; it returns the rows filled and those whose data
+	// did not decode.
+	Backfill(ctx context.Context, progress func(filled, failed int64)) (filled, failed int64, err error)
+}
+
+// runBackfill fills sess_decoded of the rows written before the column was on.
+func runBackfill(ctx context.Context, store backfiller, log zerolog.Logger) int {
+	last := time.Now()
+	filled, failed, err := store.Backfill(ctx, func(filled, failed int64) {
+		if time.Since(last) >= 5*time.Second {
+			last = time.Now()
+			log.Info().Int64("filled", filled).Int64("undecodable", failed).Msg("backfilling the decoded column")
+		}
+	})
+	if err != nil {
+		log.Error().Err(err).Int64("filled", filled).Msg("backfill failed")
+		return 1
+	}
+	log.Info().Int64("filled", filled).Int64("undecodable", failed).
+		Msg("backfill done: rows whose data does not decode keep a NULL sess_decoded")
 	return 0
 }
 

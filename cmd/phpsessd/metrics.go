@@ -53,6 +53,9 @@ type poolStats interface {
 	// LockStat counts the lock connections' work since the store opened (zero when
 	// the store has none).
 	LockStat() pgsess.LockStat
+	// DecodeFailures counts the writes whose data did not decode for the decoded
+	// column (zero when it is off).
+	DecodeFailures() uint64
 }
 
 // serverHealth is what the metrics read of the database servers' state.
@@ -89,6 +92,9 @@ func (m *metrics) watch(srv *handler.Server, store interface {
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "phpsessd_lock_batch_jobs_total",
 			Help: "Lock takes, writes and releases sent in those batches (divided by the batches: the mean batch size)."},
 			func() float64 { return float64(store.LockStat().Jobs) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "phpsessd_decode_failures_total",
+			Help: "Writes whose session data did not decode for the decoded column (stored as sent, sess_decoded NULL)."},
+			func() float64 { return float64(store.DecodeFailures()) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "phpsessd_lock_reconnects_total",
 			Help: "Advisory lock connections opened again after they dropped, losing the locks they held."},
 			func() float64 { return float64(store.LockStat().Reconnects) }),

@@ -6,9 +6,10 @@
 // turn with the same load (internal/bench), in three modes: distinct (16 clients on 256
 // sessions), shared (16 clients on 4 sessions, which tests locking) and reads (16
 // clients on 4 sessions with pages that only read them: read_and_close, and on
-// phpsessd also session_pgsql_start_read_only, which takes no lock); in the shared
-// mode also two phpsessd daemons on the same database, each behind its own pool, with
-// half the clients each. Every run measures the CPU per request of PHP-FPM, the
+// phpsessd also session_pgsql_start_read_only, which takes no lock); in the distinct
+// mode also phpsessd with the decoded column (session_pgsql.decoded_column = on); in
+// the shared mode also two phpsessd daemons on the same database, each behind its own
+// pool, with half the clients each. Every run measures the CPU per request of PHP-FPM, the
 // daemon, PostgreSQL and the load generator. While phpsessd's distinct run goes, it
 // takes the daemon's CPU profile; at the end it counts with callgrind the
 // instructions PHP spends on a request's session under each handler. Then it
