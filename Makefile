@@ -109,6 +109,7 @@ bench: deps
 
 fuzz:
 	$(GO) test ./handler/ -run '^$$' -fuzz '^FuzzParseRequest$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./handler/ -run '^$$' -fuzz '^FuzzParseSessionFilter$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./iniconf/ -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./pgsess/ -run '^$$' -fuzz '^FuzzTextEncoding$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./pgsess/ -run '^$$' -fuzz '^FuzzRedactDSN$$' -fuzztime $(FUZZTIME)

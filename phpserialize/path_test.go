@@ -95,3 +95,24 @@ func TestScalarEqualIsPHP8LooseComparisonOfScalars(t *testing.T) {
 		t.Error("an empty path element was accepted")
 	}
 }
+
+// FuzzScalar: ParseScalar never panics, what it accepts prints back as JSON it accepts
+// again, and comparing it with any kind of value does not panic.
+func FuzzScalar(f *testing.F) {
+	for _, seed := range []string{"42", `"42"`, "true", "null", "1e400", "-0", `"\u0000"`, "[1]", ""} {
+		f.Add(seed)
+	}
+	values := []Value{Null{}, Bool(true), Int(42), Float{Value: 42}, String("42"), &Array{}, &Object{}, Enum{}}
+	f.Fuzz(func(t *testing.T, text string) {
+		s, err := ParseScalar(text)
+		if err != nil {
+			return
+		}
+		if _, err := ParseScalar(s.String()); err != nil {
+			t.Fatalf("%q printed as %q, which does not parse: %v", text, s, err)
+		}
+		for _, v := range values {
+			s.Equal(v)
+		}
+	})
+}
