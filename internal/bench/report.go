@@ -85,6 +85,8 @@ const (
 	HandlerPhpsessdUnlocked = "phpsessd unlocked"
 	// HandlerPhpsessdDecoded is phpsessd with session_pgsql.decoded_column = on.
 	HandlerPhpsessdDecoded = "phpsessd decoded"
+	// HandlerTwoServers is phpsessd with two servers in session_pgsql.db.
+	HandlerTwoServers = "phpsessd 2 servers"
 )
 
 // Modes of the side-by-side runs.
@@ -126,7 +128,7 @@ func (r *Row) usesPostgres() bool {
 // isPhpsessd reports whether the row's pool runs on phpsessd (one or two daemons).
 func (r *Row) isPhpsessd() bool {
 	return r.Handler == HandlerPhpsessd || r.Handler == HandlerTwoDaemons || r.Handler == HandlerPhpsessdUnlocked ||
-		r.Handler == HandlerPhpsessdDecoded
+		r.Handler == HandlerPhpsessdDecoded || r.Handler == HandlerTwoServers
 }
 
 // webHost is the CPU per request of PHP-FPM and the daemon, if any, in ms.
@@ -323,13 +325,13 @@ func (s *Suite) Compute() {
 // daemon's memory and the targets.
 func FormatSuite(w io.Writer, s *Suite) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "%-8s  %-17s\tclients\tsessions\treq/s\tp50 ms\tp99 ms\terrors\tlost\t×files\tp99×files\t×symfony\t\n", "mode", "handler")
+	fmt.Fprintf(tw, "%-8s  %-18s\tclients\tsessions\treq/s\tp50 ms\tp99 ms\terrors\tlost\t×files\tp99×files\t×symfony\t\n", "mode", "handler")
 	for _, r := range s.Runs {
 		if r.Result == nil {
 			continue
 		}
 		res := r.Result
-		fmt.Fprintf(tw, "%-8s  %-17s\t%d\t%d\t%.1f\t%.2f\t%.2f\t%d\t%d\t%s\t%s\t%s\t\n",
+		fmt.Fprintf(tw, "%-8s  %-18s\t%d\t%d\t%.1f\t%.2f\t%.2f\t%d\t%d\t%s\t%s\t%s\t\n",
 			r.Mode, r.Handler, res.Config.Clients, res.Config.Sessions, res.RequestsPerS,
 			res.Latency.P50, res.Latency.P99, res.Errors, res.Lost,
 			ratioCell(r.VsFiles), ratioCell(r.P99VsFiles), ratioCell(r.VsSymfony))
@@ -408,7 +410,7 @@ func formatCPU(w io.Writer, s *Suite) {
 	}
 	fmt.Fprintln(w, "\nCPU per request, ms (user+system of each process tree from /proc, over the measured window)")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "%-8s  %-17s\tphp-fpm\tdaemon\tpostgres\tgenerator\tweb host\tfpm×files\tdaemon×mem\tweb×files\tpg×symfony\t\n", "mode", "handler")
+	fmt.Fprintf(tw, "%-8s  %-18s\tphp-fpm\tdaemon\tpostgres\tgenerator\tweb host\tfpm×files\tdaemon×mem\tweb×files\tpg×symfony\t\n", "mode", "handler")
 	for _, r := range s.Runs {
 		if r.Result == nil || len(r.Result.CPU) == 0 {
 			continue
@@ -423,7 +425,7 @@ func formatCPU(w io.Writer, s *Suite) {
 			}
 			return fmt.Sprintf("%.3f", v)
 		}
-		fmt.Fprintf(tw, "%-8s  %-17s\t%s\t%s\t%s\t%s\t%.3f\t%s\t%s\t%s\t%s\t\n", r.Mode, r.Handler,
+		fmt.Fprintf(tw, "%-8s  %-18s\t%s\t%s\t%s\t%s\t%.3f\t%s\t%s\t%s\t%s\t\n", r.Mode, r.Handler,
 			cell(CPUFPM), cell(CPUDaemon), cell(CPUPostgres), cell(CPUGenerator), r.webHost(),
 			ratioCell(r.FPMVsFiles), ratioCell(r.DaemonVsMem), ratioCell(r.WebVsFiles), ratioCell(r.PGVsSymfony))
 	}
@@ -470,7 +472,7 @@ func ratioCell(v float64) string {
 var handlerColors = map[string]string{
 	HandlerFiles: "#8c8c8c", HandlerSymfony: "#e07b39", HandlerMem: "#7fb77e",
 	HandlerPhpsessd: "#2f6db5", HandlerTwoDaemons: "#6b4fa8", HandlerPhpsessdUnlocked: "#4fa8a0",
-	HandlerPhpsessdDecoded: "#a84f7a",
+	HandlerPhpsessdDecoded: "#a84f7a", HandlerTwoServers: "#4f6aa8",
 }
 
 // cpuColors are the colours of the CPU chart's stacked components.

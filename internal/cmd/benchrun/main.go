@@ -7,7 +7,8 @@
 // sessions), shared (16 clients on 4 sessions, which tests locking) and reads (16
 // clients on 4 sessions with pages that only read them: read_and_close, and on
 // phpsessd also session_pgsql_start_read_only, which takes no lock); in the distinct
-// mode also phpsessd with the decoded column (session_pgsql.decoded_column = on); in
+// mode also phpsessd with the decoded column (session_pgsql.decoded_column = on) and
+// over two servers (two databases of the cluster in session_pgsql.db); in
 // the shared mode also two phpsessd daemons on the same database, each behind its own
 // pool, with half the clients each. Every run measures the CPU per request of PHP-FPM, the
 // daemon, PostgreSQL and the load generator. While phpsessd's distinct run goes, it
@@ -62,6 +63,7 @@ type options struct {
 	phpsessdINI    string
 	twoDaemons     bool
 	decoded        bool
+	twoServers     bool
 	profile        bool
 	callgrind      int
 }
@@ -83,6 +85,7 @@ func main() {
 	flag.BoolVar(&o.protocol, "protocol", true, "run the protocol-level benchmark and pgbench")
 	flag.BoolVar(&o.pgTCP, "pg-tcp", false, "connect everything to PostgreSQL over loopback TCP instead of its Unix socket")
 	flag.IntVar(&o.rssConns, "rss-conns", 1000, "idle connections for the daemon's memory figure (0: skip)")
+	flag.BoolVar(&o.twoServers, "two-servers", true, "in the distinct mode, also phpsessd over two servers (two databases of the cluster) in session_pgsql.db, behind a pool of its own")
 	flag.BoolVar(&o.decoded, "decoded", true, "in the distinct mode, also phpsessd with session_pgsql.decoded_column = on, behind a pool of its own")
 	flag.BoolVar(&o.twoDaemons, "two-daemons", true, "in the shared mode, also two phpsessd daemons on the same database, half the clients each")
 	flag.BoolVar(&o.profile, "profile", true, "save phpsessd's CPU profile over its distinct run")
@@ -157,7 +160,7 @@ func run(o options) (err error) {
 	if err != nil {
 		return err
 	}
-	for _, db := range []string{"php_session", "symfony_session"} {
+	for _, db := range []string{"php_session", "php_session2", "symfony_session"} {
 		if err := pg.ExecSQL("postgres", "CREATE DATABASE "+db); err != nil {
 			return err
 		}
@@ -339,6 +342,29 @@ func run(o options) (err error) {
 		return &row, nil
 	}
 
+	// variant measures phpsessd with extra php.ini lines (a later line wins) behind a
+	// pool and daemon of its own, started and stopped for this row.
+	variant := func(mode, h string, sessions int, ini string) error {
+		name := strings.ReplaceAll(h, " ", "-")
+		sock := filepath.Join(tmp, name+".sock")
+		f, err := startPool(h, testenv.FPMOptions{INI: phpsessdINI(sock, "") + ini + "\n"})
+		if err != nil {
+			return err
+		}
+		defer func() { f.Stop(); delete(fpms, h) }()
+		logf("starting phpsessd (%s) on %s", ini, sock)
+		d, err := startDaemon(sock, filepath.Join(tmp, name+".log"), bin, "-ini", filepath.Join(f.Dir, "php.ini"), "-log-format", "json")
+		if err != nil {
+			return err
+		}
+		_, err = measure(mode, h, sessions, []*testenv.FPM{f}, []*daemonProc{d})
+		d.Stop()
+		if n := d.complaints(); n > 0 {
+			suite.Notes = append(suite.Notes, fmt.Sprintf("phpsessd (%s) logged %d warnings or errors; the last: %s", h, n, d.lastComplaint()))
+		}
+		return err
+	}
+
 	for _, mode := range o.modes {
 		sessions := o.sessions
 		switch mode {
@@ -363,28 +389,19 @@ func run(o options) (err error) {
 				}
 			}
 		}
-		if mode == bench.ModeDistinct && o.decoded && daemon != nil {
-			// phpsessd with the decoded column, behind a pool of its own, for this
-			// run only: what decoding and storing the JSON costs per write.
-			sock3 := filepath.Join(tmp, "phpsessd-decoded.sock")
-			f3, err := startPool("decoded phpsessd", testenv.FPMOptions{INI: phpsessdINI(sock3, "") + "session_pgsql.decoded_column = on\n"})
-			if err != nil {
-				return err
+		if mode == bench.ModeDistinct && daemon != nil {
+			// Variants of phpsessd, each behind a pool and daemon of its own, for this
+			// run only: what the decoded column costs per write, and two servers.
+			if o.decoded {
+				if err := variant(mode, bench.HandlerPhpsessdDecoded, sessions, "session_pgsql.decoded_column = on"); err != nil {
+					return err
+				}
 			}
-			logf("starting phpsessd with session_pgsql.decoded_column = on on %s", sock3)
-			d3, err := startDaemon(sock3, filepath.Join(tmp, "phpsessd-decoded.log"), bin, "-ini", filepath.Join(f3.Dir, "php.ini"), "-log-format", "json")
-			if err != nil {
-				return err
-			}
-			_, err = measure(mode, bench.HandlerPhpsessdDecoded, sessions, []*testenv.FPM{f3}, []*daemonProc{d3})
-			d3.Stop()
-			f3.Stop()
-			delete(fpms, "decoded phpsessd")
-			if n := d3.complaints(); n > 0 {
-				suite.Notes = append(suite.Notes, fmt.Sprintf("phpsessd with the decoded column logged %d warnings or errors; the last: %s", n, d3.lastComplaint()))
-			}
-			if err != nil {
-				return err
+			if o.twoServers {
+				if err := variant(mode, bench.HandlerTwoServers, sessions, fmt.Sprintf("session_pgsql.db = %q",
+					pg.AdminDSN("php_session")+";"+pg.AdminDSN("php_session2"))); err != nil {
+					return err
+				}
 			}
 		}
 		if mode == bench.ModeShared && o.twoDaemons && daemon != nil {
