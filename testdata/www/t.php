@@ -154,6 +154,11 @@ switch ($do) {
         $h = \Phpsessd\SessionHandler::current();
         $out['ok'] = $h->open('', 'PHPSESSID') && $h->read($_GET['id']) !== false;
         break;
+    case 'rawwrite': // write ?data= as the session's raw data through the handler, as a custom serializer might
+        $h = \Phpsessd\SessionHandler::current();
+        $out['ok'] = $h->open('', 'PHPSESSID') && $h->read($_GET['id']) !== false && $h->write($_GET['id'], (string)$_GET['data']);
+        $h->close();
+        break;
     case 'reset':
         $out['reset'] = session_pgsql_reset();
         break;
