@@ -15,21 +15,18 @@ import (
 const maxChain = 8
 
 // maxContendedChain is maxChain for a chain that found another daemon holding the lock:
-// that daemon's requests wait for the whole chain, and a longer one made their p99
-// three times that of one daemon alone (make bench, shared, two daemons).
+// that daemon's requests wait for the whole chain.
 const maxContendedChain = 2
 
 // maxPoll bounds the pause between two attempts to take a store lock another daemon
-// holds. yieldFor is how long the next request of a host waits before taking the
-// store's lock again after a contended chain released it: longer than any pause of a
-// polling daemon (maxPoll plus its jitter), so that the other daemon's next attempt
-// comes first and finds it free. Without it the releasing host, whose next request
-// is already waiting in memory, took the lock back within a millisecond nearly every
-// time, and a daemon polling on the same sessions got a small share of them.
-const (
-	maxPoll  = 4 * time.Millisecond
-	yieldFor = 2*maxPoll + time.Millisecond
-)
+// holds (plus as much again at random). After a contended chain released the store's
+// lock, the next request of the host waits a pause drawn the same way before taking
+// it again, so that it and the other daemon's poller are equally likely to come
+// first. Without that wait the releasing host, whose next request already waits in
+// memory, took the lock back within a millisecond nearly every time, and a daemon
+// polling on the same sessions got a small share of them; with a fixed wait longer
+// than any poll, the other daemon always won but the session idled for it.
+const maxPoll = 4 * time.Millisecond
 
 // sessionLock is one connection's lock on a session, from the READ that takes it to
 // the WRITE, UPDATE_TIMESTAMP or CLOSE that ends it. It is the one place where locks
@@ -42,8 +39,9 @@ const (
 //   - a WRITE while another request of this host waits for the session keeps the
 //     store's lock (where the store can) and hands it over with what it wrote, at most
 //     maxChain times in a row; when another daemon was found holding the lock during
-//     the chain, the next request of this host then yields it (yieldFor), so that
-//     daemons sharing a session take turns.
+//     the chain, the next request of this host then waits as a polling daemon
+//     does before taking it again (maxPoll), so that daemons sharing a session take
+//     turns.
 //
 // It is not safe for concurrent use: a connection executes one request at a time. The
 // zero value, with srv and log set, holds nothing.
@@ -85,7 +83,7 @@ func (l *sessionLock) take(ctx context.Context, wait func() context.Context, id,
 			select {
 			case <-wait().Done():
 				return nil, wait().Err()
-			case <-time.After(yieldFor):
+			case <-time.After(maxPoll + rand.N(maxPoll)):
 			}
 		}
 	}
