@@ -50,6 +50,9 @@ final class Connection
     private int $protocolVersion = 0;
     private int $maxFrameSize;
 
+    /** The longest reply frame accepted: see replyLimit(); set with $maxFrameSize. */
+    private int $replyLimit;
+
     /** Session name sent in HELLO; null: session_name(). */
     private ?string $sessionName = null;
 
@@ -60,8 +63,10 @@ final class Connection
      */
     private bool $socketUsed = false;
 
-    /** Bytes read from $socket and not yet taken by readFrame(). */
+    /** Bytes read from $socket; those from $bufferOffset on are not yet taken by readReply(). */
     private string $buffer = '';
+
+    private int $bufferOffset = 0;
 
     /** Whether a request was sent and its reply not fully read yet. */
     private bool $inFlight = false;
@@ -74,12 +79,15 @@ final class Connection
 
     public function __construct(private readonly Options $options)
     {
-        // A random start makes a reply left on a persistent socket by an
-        // earlier request all but certain to carry an id we never sent.
-        $this->nextRequestId = random_int(1, 0x7FFFFFFF);
+        // A start that differs from request to request (the monotonic clock's
+        // nanoseconds, which random_int()'s system call would cost far more than)
+        // makes a reply left on a persistent socket by an earlier request all but
+        // certain to carry an id we never sent.
+        $this->nextRequestId = hrtime(true) % 0x7FFFFFFF + 1;
         // Set here, not as the property's default: a default naming another
         // class's constant is evaluated again in every PHP request.
         $this->maxFrameSize = Protocol::DEFAULT_MAX_FRAME_SIZE;
+        $this->replyLimit = self::replyLimit($this->maxFrameSize);
     }
 
     /**
@@ -231,6 +239,7 @@ final class Connection
         $this->server = $server;
         $this->protocolVersion = Protocol::parseInt($version, 'version');
         $this->maxFrameSize = $maxFrameSize;
+        $this->replyLimit = self::replyLimit($maxFrameSize);
         $this->authenticated = true;
     }
 
@@ -268,6 +277,7 @@ final class Connection
         }
         $this->socket = $socket;
         $this->buffer = '';
+        $this->bufferOffset = 0;
         $position = ftell($socket);
         $this->socketUsed = is_int($position) && $position > 0;
         return $this->socketUsed;
@@ -287,6 +297,7 @@ final class Connection
         }
         $this->socket = null;
         $this->buffer = '';
+        $this->bufferOffset = 0;
         $this->authenticated = false;
     }
 
@@ -347,7 +358,7 @@ final class Connection
             $ids[] = $id;
         }
         $last = count($ids) - 1;
-        $limit = $this->replyLimit();
+        $limit = $this->replyLimit;
         $seconds = $this->options->timeout + $extraWait;
         $deadline = microtime(true) + $seconds;
         $this->inFlight = true;
@@ -369,7 +380,7 @@ final class Connection
             $replies = [];
             foreach ($ids as $i => $id) {
                 try {
-                    [$status, $replyId, $reply] = Protocol::decodeReply($this->readFrame($deadline, $limit));
+                    [$status, $replyId, $reply] = $this->readReply($deadline, $limit);
                     $this->inFlight = $i < $last;
                 } catch (TimeoutException $e) {
                     $this->disconnect();
@@ -421,16 +432,17 @@ final class Connection
     private function closingReply(int $limit): ?ErrorReplyException
     {
         try {
-            [$status, $replyId, $reply] = Protocol::decodeReply($this->readFrame(microtime(true) + 0.001, $limit));
+            [$status, $replyId, $reply] = $this->readReply(microtime(true) + 0.001, $limit);
         } catch (ProtocolException) {
             return null;
         }
         return $status !== Protocol::OK && $replyId === 0 ? new ErrorReplyException($status, $reply[0] ?? '', 0) : null;
     }
 
-    private function replyLimit(): int
+    /** The longest reply frame accepted from a daemon of this max_frame_size. */
+    private static function replyLimit(int $maxFrameSize): int
     {
-        return max($this->maxFrameSize, Protocol::DEFAULT_MAX_FRAME_SIZE) + self::REPLY_SLACK;
+        return max($maxFrameSize, Protocol::DEFAULT_MAX_FRAME_SIZE) + self::REPLY_SLACK;
     }
 
     /**
@@ -457,33 +469,50 @@ final class Connection
     }
 
     /**
-     * Reads one reply frame until $deadline and returns its payload (the
-     * bytes after the length prefix). Reads whatever the socket has, at
-     * least 8 KiB at a time, into $buffer, so that the replies of a
-     * pipelined exchange, which the daemon writes together, usually take a
-     * single fread() between them; the bytes beyond this frame stay in
-     * $buffer for the next one. Call with captureIoErrors() in effect.
+     * Reads one reply frame until $deadline and returns it decoded: status,
+     * request id and fields. Reads whatever the socket has, at least 8 KiB at a
+     * time, into $buffer, so that the replies of a pipelined exchange, which the
+     * daemon writes together, usually take a single fread() between them; the
+     * bytes beyond this frame stay in $buffer (from $bufferOffset) for the next
+     * one. Call with captureIoErrors() in effect.
      *
+     * @return array{0: int, 1: int, 2: list<string>}
      * @throws ProtocolException for a length below a reply header or above $limit,
-     *                           on EOF or a read error; TimeoutException at the deadline
+     *                           a malformed payload, on EOF or a read error;
+     *                           TimeoutException at the deadline
      */
-    private function readFrame(float $deadline, int $limit): string
+    private function readReply(float $deadline, int $limit): array
     {
         $length = -1;
         while (true) {
-            $have = strlen($this->buffer);
-            if ($length < 0 && $have >= 4) {
-                $length = unpack('N', $this->buffer)[1];
+            $have = strlen($this->buffer) - $this->bufferOffset;
+            // The length prefix and the reply header in one unpack(): a frame is
+            // never shorter than both.
+            if ($length < 0 && $have >= 4 + Protocol::REPLY_HEADER_SIZE) {
+                ['l' => $length, 's' => $status, 'i' => $id] = unpack('Nl/ns/Ni', $this->buffer, $this->bufferOffset);
                 if ($length < Protocol::REPLY_HEADER_SIZE || $length > $limit) {
                     throw new ProtocolException(sprintf('malformed reply: frame length %d', $length));
                 }
             }
             if ($length >= 0 && $have >= 4 + $length) {
-                $payload = substr($this->buffer, 4, $length);
-                $this->buffer = $have === 4 + $length ? '' : substr($this->buffer, 4 + $length);
-                return $payload;
+                $start = $this->bufferOffset + 4;
+                $fields = Protocol::decodeFields($this->buffer, $start + Protocol::REPLY_HEADER_SIZE, $start + $length);
+                if ($have === 4 + $length) {
+                    $this->buffer = '';
+                    $this->bufferOffset = 0;
+                } else {
+                    $this->bufferOffset += 4 + $length;
+                }
+                return [$status, $id, $fields];
             }
-            $missing = $length < 0 ? 4 - $have : 4 + $length - $have;
+            if ($length < 0 && $have >= 4) {
+                // Too short for a reply header: refuse it before waiting for more.
+                $short = unpack('N', $this->buffer, $this->bufferOffset)[1];
+                if ($short < Protocol::REPLY_HEADER_SIZE) {
+                    throw new ProtocolException(sprintf('malformed reply: frame length %d', $short));
+                }
+            }
+            $missing = $length < 0 ? 4 + Protocol::REPLY_HEADER_SIZE - $have : 4 + $length - $have;
             $this->setTimeout($deadline, 'waiting for the reply');
             $chunk = fread($this->socket, $missing < 8192 ? 8192 : ($missing < self::READ_CHUNK ? $missing : self::READ_CHUNK));
             if ($chunk === false || $chunk === '') {
@@ -499,6 +528,10 @@ final class Connection
                     ));
                 }
                 continue;
+            }
+            if ($this->bufferOffset > 0) {
+                $this->buffer = substr($this->buffer, $this->bufferOffset);
+                $this->bufferOffset = 0;
             }
             $this->buffer .= $chunk;
         }

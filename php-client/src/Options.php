@@ -65,24 +65,73 @@ final class Options
      */
     public static function resolve(array $options): self
     {
-        $unknown = $options === [] ? [] : array_diff(array_keys($options), self::KNOWN_OPTIONS);
-        if ($unknown !== []) {
-            throw new \InvalidArgumentException(sprintf(
-                'phpsessd: unknown option(s) %s (known: %s)',
-                implode(', ', $unknown),
-                implode(', ', self::KNOWN_OPTIONS),
-            ));
+        if ($options !== []) {
+            $unknown = array_diff(array_keys($options), self::KNOWN_OPTIONS);
+            if ($unknown !== []) {
+                throw new \InvalidArgumentException(sprintf(
+                    'phpsessd: unknown option(s) %s (known: %s)',
+                    implode(', ', $unknown),
+                    implode(', ', self::KNOWN_OPTIONS),
+                ));
+            }
         }
+        // bootstrap.php resolves on every request, with no options: each source is
+        // read inline here, one call per source, rather than through helpers.
         $problems = [];
 
-        return new self(
-            self::resolveAddress($options),
-            self::resolveSecret($options, $problems),
-            self::resolveTimeout($options, $problems),
-            self::resolveLockTimeout($options, $problems),
-            self::resolvePersistent($options),
-            $problems,
-        );
+        if (isset($options['address']) || array_key_exists('address', $options)) {
+            if (!is_string($options['address']) || $options['address'] === '') {
+                throw new \InvalidArgumentException('phpsessd: option "address" must be a non-empty string');
+            }
+            $address = $options['address'];
+        } elseif (!is_string($address = getenv('PHPSESSD_LISTEN')) || $address === '') {
+            $address = get_cfg_var('session_pgsql.listen');
+            if (!is_string($address) || $address === '') {
+                $address = self::DEFAULT_ADDRESS;
+            }
+        }
+
+        if (isset($options['secret']) || array_key_exists('secret', $options)) {
+            if (!is_string($options['secret'])) {
+                throw new \InvalidArgumentException('phpsessd: option "secret" must be a string');
+            }
+            $secret = $options['secret'];
+        } elseif (!is_string($secret = getenv('PHPSESSD_SECRET')) || $secret === '') {
+            $secret = get_cfg_var('session_pgsql.secret');
+            if (!is_string($secret) || $secret === '') {
+                $file = get_cfg_var('session_pgsql.secret_file');
+                $secret = is_string($file) && $file !== '' ? self::secretFromFile($file, $problems) : '';
+            }
+        }
+
+        if (isset($options['timeout']) || array_key_exists('timeout', $options)) {
+            $timeout = self::optionSeconds($options, 'timeout', false);
+        } else {
+            $env = getenv('PHPSESSD_TIMEOUT');
+            $ini = get_cfg_var('session_pgsql.client_timeout');
+            $timeout = $env === false && $ini === false ? self::DEFAULT_TIMEOUT : (self::firstSeconds([
+                'environment variable PHPSESSD_TIMEOUT' => $env,
+                'session_pgsql.client_timeout' => $ini,
+            ], false, $problems) ?? self::DEFAULT_TIMEOUT);
+        }
+
+        if (isset($options['lock_timeout']) || array_key_exists('lock_timeout', $options)) {
+            $lockTimeout = self::optionSeconds($options, 'lock_timeout', true);
+        } else {
+            $ini = get_cfg_var('session_pgsql.lock_timeout');
+            $lockTimeout = $ini === false ? self::DEFAULT_LOCK_TIMEOUT
+                : (self::firstSeconds(['session_pgsql.lock_timeout' => $ini], true, $problems) ?? self::DEFAULT_LOCK_TIMEOUT);
+        }
+
+        $persistent = true;
+        if (isset($options['persistent']) || array_key_exists('persistent', $options)) {
+            if (!is_bool($options['persistent'])) {
+                throw new \InvalidArgumentException('phpsessd: option "persistent" must be a bool');
+            }
+            $persistent = $options['persistent'];
+        }
+
+        return new self($address, $secret, $timeout, $lockTimeout, $persistent, $problems);
     }
 
     /**
@@ -134,87 +183,6 @@ final class Options
     }
 
     /** @param array<string, mixed> $options */
-    private static function resolveAddress(array $options): string
-    {
-        if (array_key_exists('address', $options)) {
-            if (!is_string($options['address']) || $options['address'] === '') {
-                throw new \InvalidArgumentException('phpsessd: option "address" must be a non-empty string');
-            }
-            return $options['address'];
-        }
-        return self::env('PHPSESSD_LISTEN') ?? self::ini('session_pgsql.listen') ?? self::DEFAULT_ADDRESS;
-    }
-
-    /**
-     * @param array<string, mixed> $options
-     * @param list<string>         $problems
-     */
-    private static function resolveSecret(array $options, array &$problems): string
-    {
-        if (array_key_exists('secret', $options)) {
-            if (!is_string($options['secret'])) {
-                throw new \InvalidArgumentException('phpsessd: option "secret" must be a string');
-            }
-            return $options['secret'];
-        }
-        $secret = self::env('PHPSESSD_SECRET') ?? self::ini('session_pgsql.secret');
-        if ($secret !== null) {
-            return $secret;
-        }
-        $file = self::ini('session_pgsql.secret_file');
-        if ($file === null) {
-            return '';
-        }
-        try {
-            return self::readSecretFile($file);
-        } catch (\RuntimeException $e) {
-            $problems[] = $e->getMessage();
-            return '';
-        }
-    }
-
-    /**
-     * @param array<string, mixed> $options
-     * @param list<string>         $problems
-     */
-    private static function resolveTimeout(array $options, array &$problems): float
-    {
-        if (array_key_exists('timeout', $options)) {
-            return self::optionSeconds($options, 'timeout', false);
-        }
-        $sources = [
-            'environment variable PHPSESSD_TIMEOUT' => self::env('PHPSESSD_TIMEOUT'),
-            'session_pgsql.client_timeout' => self::ini('session_pgsql.client_timeout'),
-        ];
-        return self::firstSeconds($sources, false, $problems) ?? self::DEFAULT_TIMEOUT;
-    }
-
-    /**
-     * @param array<string, mixed> $options
-     * @param list<string>         $problems
-     */
-    private static function resolveLockTimeout(array $options, array &$problems): float
-    {
-        if (array_key_exists('lock_timeout', $options)) {
-            return self::optionSeconds($options, 'lock_timeout', true);
-        }
-        $sources = ['session_pgsql.lock_timeout' => self::ini('session_pgsql.lock_timeout')];
-        return self::firstSeconds($sources, true, $problems) ?? self::DEFAULT_LOCK_TIMEOUT;
-    }
-
-    /** @param array<string, mixed> $options */
-    private static function resolvePersistent(array $options): bool
-    {
-        if (!array_key_exists('persistent', $options)) {
-            return true;
-        }
-        if (!is_bool($options['persistent'])) {
-            throw new \InvalidArgumentException('phpsessd: option "persistent" must be a bool');
-        }
-        return $options['persistent'];
-    }
-
-    /** @param array<string, mixed> $options */
     private static function optionSeconds(array $options, string $name, bool $zeroAllowed): float
     {
         $value = $options[$name];
@@ -234,16 +202,17 @@ final class Options
     }
 
     /**
-     * The first usable number of seconds among $sources (name => raw value or
-     * null when unset); unusable values are skipped and recorded.
+     * The first usable number of seconds among $sources (name => what getenv()
+     * or get_cfg_var() returned: a string, or false when unset; "" and arrays
+     * count as unset); unusable values are skipped and recorded.
      *
-     * @param array<string, ?string> $sources
+     * @param array<string, string|array<mixed>|false> $sources
      * @param list<string>           $problems
      */
     private static function firstSeconds(array $sources, bool $zeroAllowed, array &$problems): ?float
     {
         foreach ($sources as $name => $raw) {
-            if ($raw === null) {
+            if (!is_string($raw) || $raw === '') {
                 continue;
             }
             $value = trim($raw);
@@ -299,17 +268,19 @@ final class Options
         return $line;
     }
 
-    /** An environment variable, or null when it is unset or empty. */
-    private static function env(string $name): ?string
+    /**
+     * The secret read from session_pgsql.secret_file (readSecretFile()), or ""
+     * with the reason recorded in $problems.
+     *
+     * @param list<string> $problems
+     */
+    private static function secretFromFile(string $path, array &$problems): string
     {
-        $value = getenv($name);
-        return is_string($value) && $value !== '' ? $value : null;
-    }
-
-    /** A php.ini value as get_cfg_var() sees it, or null when it is unset or empty. */
-    private static function ini(string $name): ?string
-    {
-        $value = get_cfg_var($name);
-        return is_string($value) && $value !== '' ? $value : null;
+        try {
+            return self::readSecretFile($path);
+        } catch (\RuntimeException $e) {
+            $problems[] = $e->getMessage();
+            return '';
+        }
     }
 }

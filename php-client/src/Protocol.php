@@ -170,22 +170,34 @@ final class Protocol
                 $length,
             ));
         }
-        ['status' => $status, 'id' => $id] = unpack('nstatus/Nid', $payload);
+        ['s' => $status, 'i' => $id] = unpack('ns/Ni', $payload);
+        return [$status, $id, self::decodeFields($payload, self::REPLY_HEADER_SIZE, $length)];
+    }
+
+    /**
+     * Decodes the fields of a reply that lie in $bytes from $offset (just after
+     * the reply header) to $end (the end of its payload), without copying the
+     * payload out first.
+     *
+     * @return list<string>
+     * @throws ProtocolException when a field's size overruns the payload
+     */
+    public static function decodeFields(string $bytes, int $offset, int $end): array
+    {
         $fields = [];
-        $offset = self::REPLY_HEADER_SIZE;
-        while ($offset < $length) {
-            if ($length - $offset < 4) {
+        while ($offset < $end) {
+            if ($end - $offset < 4) {
                 throw new ProtocolException('malformed reply: truncated field size');
             }
-            $size = unpack('N', $payload, $offset)[1];
+            $size = unpack('N', $bytes, $offset)[1];
             $offset += 4;
-            if ($size > $length - $offset) {
+            if ($size > $end - $offset) {
                 throw new ProtocolException(sprintf('malformed reply: field of %d bytes overruns the payload', $size));
             }
-            $fields[] = substr($payload, $offset, $size);
+            $fields[] = $size === 0 ? '' : substr($bytes, $offset, $size);
             $offset += $size;
         }
-        return [$status, $id, $fields];
+        return $fields;
     }
 
     /**

@@ -394,6 +394,19 @@ final class SessionHandlerTest extends TestCase
         $this->assertFailsWithWarning(fn () => $handler->read(self::ID), ['malformed reply: frame length']);
     }
 
+    public function testFrameLengthBelowTheReplyHeaderIsAProtocolError(): void
+    {
+        // Four bytes of length and two of payload: less than a reply header, refused
+        // as it arrives rather than waited on.
+        $daemon = $this->daemon(['rules' => [
+            ['op' => Protocol::OP_READ, 'action' => 'raw', 'data_b64' => base64_encode("\x00\x00\x00\x02ab")],
+        ]]);
+        $handler = $this->handler($daemon);
+        $this->assertQuiet(true, fn () => $handler->open('', 'PHPSESSID'));
+
+        $this->assertFailsWithWarning(fn () => $handler->read(self::ID), ['malformed reply: frame length 2']);
+    }
+
     public function testReplyWithTooFewFieldsIsAProtocolError(): void
     {
         $daemon = $this->daemon(['rules' => [['op' => Protocol::OP_READ, 'action' => 'reply', 'fields' => ['data']]]]);
