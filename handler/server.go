@@ -69,6 +69,15 @@ type Store interface {
 // The optional abilities of a Store, found with a type assertion. A store without one
 // serves the operation as each says.
 
+// LockWaiter is a Store that can wait for a lock another daemon holds to be free, so
+// that a request takes it as soon as it is released instead of polling for it. Without
+// it, or when WaitFree says it cannot wait, the server polls with Lock.
+type LockWaiter interface {
+	// WaitFree returns once id's lock was free, at least for an instant, or with ctx's
+	// error; see pgsess.Store.WaitFree. Any other error ends the wait early.
+	WaitFree(ctx context.Context, id string) error
+}
+
 // Collector is a Store that collects expired sessions. Without it, GC reports 0
 // sessions collected and GCOnAccess does nothing.
 type Collector interface {

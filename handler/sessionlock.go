@@ -19,10 +19,10 @@ const maxChain = 8
 const maxContendedChain = 2
 
 // maxPoll bounds the pause between two attempts to take a store lock another daemon
-// holds (plus as much again at random). After a contended chain released the store's
-// lock, the next request of the host waits a pause drawn the same way before taking
-// it again, so that it and the other daemon's poller are equally likely to come
-// first. Without that wait the releasing host, whose next request already waits in
+// holds (plus as much again at random), where the store cannot wait for it
+// (LockWaiter). After a contended chain released the store's lock, the next request of
+// the host waits a pause drawn the same way before taking it again, so that the other
+// daemon, woken by PostgreSQL or polling, comes first. Without that wait the releasing host, whose next request already waits in
 // memory, took the lock back within a millisecond nearly every time, and a daemon
 // polling on the same sessions got a small share of them; with a fixed wait longer
 // than any poll, the other daemon always won but the session idled for it.
@@ -35,7 +35,7 @@ const maxPoll = 4 * time.Millisecond
 //   - first this host's lock (the server's lockTable), so that the requests of this
 //     host queue in memory without touching the database;
 //   - then, when the store locks across daemons, the store's lock under a token,
-//     polled while another daemon holds it;
+//     waited for while another daemon holds it (LockWaiter; else polled);
 //   - a WRITE while another request of this host waits for the session keeps the
 //     store's lock (where the store can) and hands it over with what it wrote, at most
 //     maxChain times in a row; when another daemon was found holding the lock during
@@ -101,6 +101,16 @@ func (l *sessionLock) take(ctx context.Context, wait func() context.Context, id,
 		}
 		l.contended = true
 		lockCtx = wait() // another daemon holds it: from now on, a wait
+		if w, ok := store.(LockWaiter); ok {
+			// Woken as the other daemon releases it: take it at once.
+			if err := w.WaitFree(lockCtx, id); err == nil {
+				continue
+			}
+			if lockCtx.Err() != nil {
+				return nil, lockCtx.Err()
+			}
+			// It cannot wait (or the wait failed): poll.
+		}
 		select {
 		case <-lockCtx.Done():
 			return nil, lockCtx.Err()

@@ -68,12 +68,16 @@ type advisoryLocks struct {
 	config *pgx.ConnConfig
 	stat   lockStat
 	held   holds[hold]
+	// waiters holds a slot for each waitFree in progress, each on a connection of
+	// the pool: at most half of them, so that the pool serves on.
+	waiters chan struct{}
 }
 
 // newAdvisoryLocks returns the advisory locker of s, with its connections (which
 // connect when first used).
 func newAdvisoryLocks(s *Store) *advisoryLocks {
-	a := &advisoryLocks{s: s, seed: maphash.MakeSeed(), config: s.pool.Config().ConnConfig.Copy()}
+	a := &advisoryLocks{s: s, seed: maphash.MakeSeed(), config: s.pool.Config().ConnConfig.Copy(),
+		waiters: make(chan struct{}, max(1, s.pool.Config().MaxConns/2))}
 	// Each statement's snapshot must come after the lock taken before it.
 	a.config.RuntimeParams["default_transaction_isolation"] = "read committed"
 	// The batch statements take arrays: planned for the arrays' sizes, PostgreSQL
@@ -87,6 +91,28 @@ func newAdvisoryLocks(s *Store) *advisoryLocks {
 }
 
 func (a *advisoryLocks) keeps() bool { return true }
+
+// waitFree asks for id's lock in shared mode, in a transaction of its own on a
+// connection of the pool, which PostgreSQL grants once no daemon holds it (exclusive)
+// and releases as the statement ends, whatever happens. While it waits PostgreSQL
+// refuses the lock to another daemon's pg_try_advisory_lock too (a request conflicting
+// with a waiting one waits its turn), so the daemon that released the lock does not
+// take it back at once.
+func (a *advisoryLocks) waitFree(ctx context.Context, id string) error {
+	select {
+	case a.waiters <- struct{}{}:
+		defer func() { <-a.waiters }()
+	default:
+		return ErrCannotWait
+	}
+	if _, err := a.s.pool.Exec(ctx, a.s.sql.advisoryWait, a.lockName(id)); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return err
+	}
+	return nil
+}
 
 // lockConn is one dedicated connection holding advisory locks, and the goroutine that
 // owns it: it sends the statements of concurrent requests as one batch, reconnects when
@@ -723,6 +749,7 @@ func (a *advisoryLocks) init(ctx context.Context) error {
 func advisoryStatements(st *statements) {
 	st.advisoryLockMany = `SELECT pg_try_advisory_lock(hashtextextended(n, 0)), pg_backend_pid()
 FROM unnest($1::text[]) WITH ORDINALITY AS u(n, i) ORDER BY i`
+	st.advisoryWait = `SELECT pg_advisory_xact_lock_shared(hashtextextended($1, 0))`
 	st.advisoryUnlock = `SELECT coalesce(bool_and(pg_advisory_unlock(hashtextextended(n, 0))), true), pg_backend_pid()
 FROM unnest($1::text[]) AS n`
 	st.backend = `SELECT pid, backend_start FROM pg_stat_activity WHERE pid = pg_backend_pid()`

@@ -307,3 +307,68 @@ func TestWriteWithKeepHoldsTheAdvisoryLockForTheNextLockOfTheToken(t *testing.T)
 		t.Fatalf("after the write that ended the lock: %+v %v", sess, err)
 	}
 }
+
+func TestWaitFreeReturnsAsAnotherDaemonReleasesTheLock(t *testing.T) {
+	a, b, _ := twoDaemons(t, Options{Locks: Advisory{}, MaxConns: 2})
+	ctx := context.Background()
+	if err := b.WaitFree(ctx, "s"); err != nil {
+		t.Fatalf("a free lock: %v", err)
+	}
+	if _, err := a.Lock(ctx, "s", "", "", "a1"); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- b.WaitFree(ctx, "s") }()
+	// b's request waits in PostgreSQL's lock queue, and holds off another daemon's
+	// try meanwhile.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var waiting int
+		if err := a.pool.QueryRow(ctx, `SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted`).Scan(&waiting); err != nil {
+			t.Fatal(err)
+		}
+		if waiting == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no waiting advisory lock request in pg_locks")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	// Of b's two pool connections, one waits: another wait would take the last one.
+	if err := b.WaitFree(ctx, "t"); !errors.Is(err, ErrCannotWait) {
+		t.Fatalf("a second wait on a pool of two: %v, expected ErrCannotWait", err)
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("WaitFree returned (%v) while the lock is held", err)
+	default:
+	}
+	if err := a.Release(ctx, "s", "a1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("after the release: %v", err)
+	}
+	if _, err := b.Lock(ctx, "s", "", "", "b1"); err != nil {
+		t.Fatalf("taking the lock after the wait: %v", err)
+	}
+
+	// A wait its context ends returns the context's error and leaves no lock behind.
+	wctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	defer cancel()
+	if err := a.WaitFree(wctx, "s"); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("a wait whose context ended: %v", err)
+	}
+	if err := b.Release(ctx, "s", "b1"); err != nil {
+		t.Fatal(err)
+	}
+	lockWithin(t, a, "s", "a2", 5*time.Second)
+}
+
+func TestLeaseCannotWaitForALock(t *testing.T) {
+	a, _, _ := twoDaemons(t, Options{Locks: Lease{Duration: 15 * time.Second}})
+	if err := a.WaitFree(context.Background(), "s"); !errors.Is(err, ErrCannotWait) {
+		t.Fatalf("WaitFree with a lease: %v, expected ErrCannotWait", err)
+	}
+}

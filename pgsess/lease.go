@@ -31,6 +31,10 @@ func newLeaseLocks(s *Store, duration time.Duration) *leaseLocks {
 
 func (l *leaseLocks) keeps() bool { return false }
 
+// waitFree cannot wait: a lease ends by an UPDATE or by running out, neither of which
+// wakes anyone.
+func (l *leaseLocks) waitFree(context.Context, string) error { return ErrCannotWait }
+
 // init makes sure the table can hold leases: the two lease columns (added when
 // CreateTable is set) and a unique index on sess_id, which taking a lease relies on.
 func (l *leaseLocks) init(ctx context.Context) error {

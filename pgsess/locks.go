@@ -64,6 +64,9 @@ type locker interface {
 	release(ctx context.Context, id, token string) error
 	// keeps reports whether write with keep keeps holding the lock.
 	keeps() bool
+	// waitFree returns once id's lock was free, at least for an instant, or ctx's
+	// error; ErrCannotWait when the method cannot wait for a lock (see Store.WaitFree).
+	waitFree(ctx context.Context, id string) error
 }
 
 // newLocker returns the locker of m for s (nil for HostOnly), or an error for a method
@@ -115,6 +118,24 @@ func (s *Store) Lock(ctx context.Context, id, name, addr, token string) (*Sessio
 		return nil, err
 	}
 	return s.locks.lock(ctx, id, name, addr, token)
+}
+
+// ErrCannotWait is returned by WaitFree when the store cannot wait for a lock to be
+// free: the caller polls with Lock instead.
+var ErrCannotWait = errors.New("pgsess: cannot wait for the session's lock")
+
+// WaitFree returns once no daemon held id's lock, at least for an instant, so that Lock
+// may take it now (another daemon may still come first: Lock then returns ErrLocked
+// again), or with ctx's error when ctx ends first. It takes no lock and changes nothing.
+// Only Advisory waits, on a connection of the pool, as many at a time as half the
+// pool's connections; otherwise, or when that many wait already, it returns
+// ErrCannotWait at once. Any other error (a lock_timeout or statement_timeout of the
+// role, a lost connection) says only that the wait ended early.
+func (s *Store) WaitFree(ctx context.Context, id string) error {
+	if s.locks == nil {
+		return ErrCannotWait
+	}
+	return s.locks.waitFree(ctx, id)
 }
 
 // Release ends the lock token holds on the session, if it still does.

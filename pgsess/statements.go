@@ -47,9 +47,9 @@ type statements struct {
 	renew        string
 
 	// For advisory locks: see advisoryStatements.
-	advisoryLockMany, advisoryUnlock string
-	backend, endBackend              string
-	begin, rollback                  string
+	advisoryLockMany, advisoryUnlock, advisoryWait string
+	backend, endBackend                            string
+	begin, rollback                                string
 }
 
 // columns is what read and lockRead return, in Session's order.

@@ -212,6 +212,16 @@ func (s *Set) Release(ctx context.Context, id, token string) error {
 	return err
 }
 
+// WaitFree waits on the server where Lock would take id's lock now (its home, or while
+// that is down the next live one); see pgsess.Store.WaitFree.
+func (s *Set) WaitFree(ctx context.Context, id string) error {
+	v, err := s.try(id, func(v *server) error { return v.Store.WaitFree(ctx, id) })
+	if v == nil && err == nil {
+		return pgsess.ErrCannotWait // no live server
+	}
+	return err
+}
+
 // NewToken, KeepsLocks and LocksAcrossDaemons are the first server's: every server's
 // store locks the same way.
 func (s *Set) NewToken() string         { return s.servers[0].Store.NewToken() }

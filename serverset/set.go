@@ -48,6 +48,7 @@ type Store interface {
 	Write(ctx context.Context, w pgsess.Write) error
 	Touch(ctx context.Context, id, name, addr, token string) error
 	Release(ctx context.Context, id, token string) error
+	WaitFree(ctx context.Context, id string) error
 	KeepsLocks() bool
 	LocksAcrossDaemons() bool
 	Destroy(ctx context.Context, id string) error
