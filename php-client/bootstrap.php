@@ -48,8 +48,11 @@ declare(strict_types=1);
             }
         }
     }
-    // Each function in it is guarded by function_exists().
-    require_once __DIR__ . '/src/functions.php';
+    // Each function in it is guarded by function_exists(); once preloaded
+    // (preload.php), they all exist, and the file need not be opened again.
+    if (!function_exists('session_pgsql_start_read_only')) {
+        require_once __DIR__ . '/src/functions.php';
+    }
 
     if (\Phpsessd\Options::disabled()) {
         return;

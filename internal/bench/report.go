@@ -87,6 +87,9 @@ const (
 	HandlerPhpsessdDecoded = "phpsessd decoded"
 	// HandlerTwoServers is phpsessd with two servers in session_pgsql.db.
 	HandlerTwoServers = "phpsessd 2 servers"
+	// HandlerPhpsessdPreload is phpsessd with the PHP client preloaded
+	// (opcache.preload = php-client/preload.php).
+	HandlerPhpsessdPreload = "phpsessd preload"
 )
 
 // Modes of the side-by-side runs.
@@ -128,7 +131,7 @@ func (r *Row) usesPostgres() bool {
 // isPhpsessd reports whether the row's pool runs on phpsessd (one or two daemons).
 func (r *Row) isPhpsessd() bool {
 	return r.Handler == HandlerPhpsessd || r.Handler == HandlerTwoDaemons || r.Handler == HandlerPhpsessdUnlocked ||
-		r.Handler == HandlerPhpsessdDecoded || r.Handler == HandlerTwoServers
+		r.Handler == HandlerPhpsessdDecoded || r.Handler == HandlerTwoServers || r.Handler == HandlerPhpsessdPreload
 }
 
 // webHost is the CPU per request of PHP-FPM and the daemon, if any, in ms.
@@ -472,7 +475,7 @@ func ratioCell(v float64) string {
 var handlerColors = map[string]string{
 	HandlerFiles: "#8c8c8c", HandlerSymfony: "#e07b39", HandlerMem: "#7fb77e",
 	HandlerPhpsessd: "#2f6db5", HandlerTwoDaemons: "#6b4fa8", HandlerPhpsessdUnlocked: "#4fa8a0",
-	HandlerPhpsessdDecoded: "#a84f7a", HandlerTwoServers: "#4f6aa8",
+	HandlerPhpsessdDecoded: "#a84f7a", HandlerTwoServers: "#4f6aa8", HandlerPhpsessdPreload: "#6aa84f",
 }
 
 // cpuColors are the colours of the CPU chart's stacked components.

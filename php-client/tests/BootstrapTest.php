@@ -88,6 +88,30 @@ final class BootstrapTest extends TestCase
         );
     }
 
+    public function testPreloadedClientServesSessionsWithoutLoadingItsFilesPerRequest(): void
+    {
+        $daemon = $this->daemon();
+        $user = function_exists('posix_getpwuid') ? (posix_getpwuid(posix_geteuid())['name'] ?? 'root') : 'root';
+        $ini = [
+            'opcache.enable_cli' => '1',
+            'opcache.preload' => dirname(__DIR__) . '/preload.php',
+            'opcache.preload_user' => $user,
+            'auto_prepend_file' => self::bootstrapFile(),
+            'session_pgsql.listen' => $daemon->address,
+        ];
+        // The request includes bootstrap.php and the page, not the client's files:
+        // preloading declared its classes and functions for every request.
+        $code = 'session_id("preloadTest42"); var_export(session_start()); $_SESSION["n"] = 1; session_write_close();'
+            . 'echo "|", get_class(Phpsessd\SessionHandler::current()), "|", function_exists("session_pgsql_status") ? "f" : "-",'
+            . '"|", count(array_filter(get_included_files(), fn ($f) => str_contains($f, "/src/")));';
+
+        $this->assertSame(
+            ['stdout' => 'true|Phpsessd\SessionHandler|f|0', 'stderr' => '', 'status' => 0],
+            $this->runPhp($code, $ini),
+        );
+        $this->assertSame(['HELLO@1', 'READ@1', 'WRITE@1'], $daemon->trace());
+    }
+
     public function testSessionReadButNeverClosedIsClosedAtTheEndOfTheRequest(): void
     {
         // As a request that drives the handler itself and forgets close():

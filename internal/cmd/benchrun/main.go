@@ -7,8 +7,9 @@
 // sessions), shared (16 clients on 4 sessions, which tests locking) and reads (16
 // clients on 4 sessions with pages that only read them: read_and_close, and on
 // phpsessd also session_pgsql_start_read_only, which takes no lock); in the distinct
-// mode also phpsessd with the decoded column (session_pgsql.decoded_column = on) and
-// over two servers (two databases of the cluster in session_pgsql.db); in
+// mode also phpsessd with the decoded column (session_pgsql.decoded_column = on),
+// over two servers (two databases of the cluster in session_pgsql.db), and with the
+// PHP client preloaded (opcache.preload = php-client/preload.php); in
 // the shared mode also two phpsessd daemons on the same database, each behind its own
 // pool, with half the clients each. Every run measures the CPU per request of PHP-FPM, the
 // daemon, PostgreSQL and the load generator. While phpsessd's distinct run goes, it
@@ -34,6 +35,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"os/user"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -64,6 +66,7 @@ type options struct {
 	twoDaemons     bool
 	decoded        bool
 	twoServers     bool
+	preload        bool
 	profile        bool
 	callgrind      int
 }
@@ -86,6 +89,7 @@ func main() {
 	flag.BoolVar(&o.pgTCP, "pg-tcp", false, "connect everything to PostgreSQL over loopback TCP instead of its Unix socket")
 	flag.IntVar(&o.rssConns, "rss-conns", 1000, "idle connections for the daemon's memory figure (0: skip)")
 	flag.BoolVar(&o.twoServers, "two-servers", true, "in the distinct mode, also phpsessd over two servers (two databases of the cluster) in session_pgsql.db, behind a pool of its own")
+	flag.BoolVar(&o.preload, "preload", true, "in the distinct mode and the callgrind count, also phpsessd with the PHP client preloaded (opcache.preload = php-client/preload.php), behind a pool of its own")
 	flag.BoolVar(&o.decoded, "decoded", true, "in the distinct mode, also phpsessd with session_pgsql.decoded_column = on, behind a pool of its own")
 	flag.BoolVar(&o.twoDaemons, "two-daemons", true, "in the shared mode, also two phpsessd daemons on the same database, half the clients each")
 	flag.BoolVar(&o.profile, "profile", true, "save phpsessd's CPU profile over its distinct run")
@@ -193,6 +197,9 @@ func run(o options) (err error) {
 		}
 		return ini + strings.ReplaceAll(o.phpsessdINI, ";", "\n") + "\n"
 	}
+	// preloadINI preloads the PHP client, as php-client/README.md describes.
+	preloadINI := fmt.Sprintf("opcache.preload = %q\nopcache.preload_user = %s\n",
+		filepath.Join(root, "php-client", "preload.php"), currentUser())
 	pools := map[string]testenv.FPMOptions{
 		bench.HandlerFiles: {Prepend: "none"},
 		bench.HandlerSymfony: {Prepend: filepath.Join(pages, "symfony.php"), INI: fmt.Sprintf(
@@ -397,6 +404,11 @@ func run(o options) (err error) {
 					return err
 				}
 			}
+			if o.preload {
+				if err := variant(mode, bench.HandlerPhpsessdPreload, sessions, preloadINI); err != nil {
+					return err
+				}
+			}
 			if o.twoServers {
 				if err := variant(mode, bench.HandlerTwoServers, sessions, fmt.Sprintf("session_pgsql.db = %q",
 					pg.AdminDSN("php_session")+";"+pg.AdminDSN("php_session2"))); err != nil {
@@ -441,8 +453,12 @@ func run(o options) (err error) {
 					counted[h] = po
 				}
 			}
+			if po, ok := counted[bench.HandlerPhpsessd]; ok && o.preload {
+				po.INI += preloadINI
+				counted[bench.HandlerPhpsessdPreload] = po
+			}
 			cg, files, err := countInstructions(ctx, o.callgrind, tmp, script, counted,
-				[]string{bench.HandlerFiles, bench.HandlerSymfony, bench.HandlerMem, bench.HandlerPhpsessd})
+				[]string{bench.HandlerFiles, bench.HandlerSymfony, bench.HandlerMem, bench.HandlerPhpsessd, bench.HandlerPhpsessdPreload})
 			if err != nil {
 				return err
 			}
@@ -730,4 +746,13 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// currentUser is the name of the user benchrun runs as, which PHP-FPM's preloading
+// runs as too (opcache.preload_user, which PHP requires when it runs as root).
+func currentUser() string {
+	if u, err := user.Current(); err == nil {
+		return u.Username
+	}
+	return "root"
 }
