@@ -149,15 +149,18 @@ final class Connection
      *
      * @param list<string> $fields
      * @return list<string>
-     * @throws ProtocolException as exchange() does; ConnectException when the
+     * @throws ProtocolException as exchangeAll() does; ConnectException when the
      *                           daemon cannot be reached
      */
     public function request(int $op, array $fields, float $extraWait = 0.0, bool $alone = false): array
     {
-        if ($this->authenticated && is_resource($this->socket)) {
-            return $this->exchange($op, $fields, $extraWait);
+        if (is_resource($this->socket)) {
+            if ($this->authenticated) {
+                return $this->exchangeAll([[$op, $fields]], $extraWait)[0];
+            }
+        } else {
+            $this->connect();
         }
-        $this->connect();
         $reused = $this->socketUsed;
         try {
             return $this->helloAnd($op, $fields, $extraWait, $alone);
@@ -302,26 +305,10 @@ final class Connection
     }
 
     /**
-     * Sends one request and reads its reply.
-     *
-     * @param list<string> $fields
-     * @param float        $extraWait seconds the reply may take beyond the timeout
-     * @return list<string> the fields of an OK reply
-     * @throws ErrorReplyException for an error reply (the socket is closed if the daemon closes it)
-     * @throws StaleReplyException when the reply's id is not the one sent (the socket is closed)
-     * @throws ProtocolException   for any other failure (the socket is closed, except
-     *                             when the request was too large to send)
-     */
-    private function exchange(int $op, array $fields, float $extraWait = 0.0): array
-    {
-        return $this->exchangeAll([[$op, $fields]], $extraWait)[0];
-    }
-
-    /**
-     * Sends requests in one write and reads their replies in order, as exchange()
-     * does for one. With $hello, the first request is HELLO and its reply is
-     * taken in (acceptHello()) before the next is read, so that a refused or
-     * malformed HELLO is reported as such.
+     * Sends requests in one write and reads their replies in order. With
+     * $hello, the first request is HELLO and its reply is taken in
+     * (acceptHello()) before the next is read, so that a refused or malformed
+     * HELLO is reported as such.
      *
      * The whole exchange, writing included, must end by timeout + $extraWait:
      * every call that can wait gets the time left as its timeout. PHP warnings
@@ -329,7 +316,11 @@ final class Connection
      * (captureIoErrors()) for the length of the exchange.
      *
      * @param list<array{int, list<string>}> $requests
-     * @return list<list<string>> the fields of each reply
+     * @return list<list<string>> the fields of each reply, all OK
+     * @throws ErrorReplyException for an error reply (the socket is closed if the daemon closes it)
+     * @throws StaleReplyException when a reply's id is not the one sent (the socket is closed)
+     * @throws ProtocolException   for any other failure (the socket is closed, except
+     *                             when a request was too large to send)
      */
     private function exchangeAll(array $requests, float $extraWait = 0.0, bool $hello = false): array
     {

@@ -143,7 +143,11 @@ final class Options
      */
     public static function disabled(): bool
     {
-        $value = strtolower(trim((string) get_cfg_var('session_pgsql.disable')));
+        $value = get_cfg_var('session_pgsql.disable');
+        if ($value === false || $value === '') {
+            return false; // unset: every request of a site that does not set it
+        }
+        $value = strtolower(trim((string) $value));
         return in_array($value, ['on', 'yes', 'true'], true) || (int) $value !== 0;
     }
 
