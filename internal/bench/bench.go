@@ -160,6 +160,12 @@ type Result struct {
 	CPU []CPUUse `json:"cpu,omitempty"`
 	// PerFPM is each pool's part of a run that drives several (Config.FPM).
 	PerFPM []FPMShare `json:"per_fpm,omitempty"`
+	// Slices is how many runs Merge made this one of (0 or 1: a single run).
+	Slices int `json:"slices,omitempty"`
+
+	// The measured requests' latencies, all and by pool, which Merge summarizes anew.
+	latencies     []time.Duration
+	poolLatencies [][]time.Duration
 }
 
 // FPMShare is one pool's part of a run that drives several.
@@ -258,6 +264,76 @@ func SessionIDs(n int) []string {
 		ids[i] = prefix + strconv.Itoa(i)
 	}
 	return ids
+}
+
+// Merge combines runs of the same Config but their durations (taken at different
+// times, in turn with other runs, so that a slower spell of the machine weighs on
+// every runner alike) into one: requests, errors, updates and CPU are summed, the
+// rates, CPU per request, shares and latency percentiles computed over all of them.
+// Its Config is the first run's with Warmup and Duration the sums.
+func Merge(runs ...*Result) *Result {
+	if len(runs) == 0 {
+		return nil
+	}
+	m := &Result{Label: runs[0].Label, Config: runs[0].Config}
+	m.Config.Warmup, m.Config.Duration = 0, 0
+	for _, r := range runs {
+		m.Config.Warmup += r.Config.Warmup
+		m.Config.Duration += r.Config.Duration
+		m.Requests += r.Requests
+		m.Seconds += r.Seconds
+		m.WarmupRequest += r.WarmupRequest
+		m.Errors += r.Errors
+		for k, n := range r.ErrorKinds {
+			if m.ErrorKinds == nil {
+				m.ErrorKinds = map[string]int64{}
+			}
+			m.ErrorKinds[k] += n
+		}
+		for _, sample := range r.ErrorSamples {
+			if len(m.ErrorSamples) < maxSamples {
+				m.ErrorSamples = append(m.ErrorSamples, sample)
+			}
+		}
+		m.Made += r.Made
+		m.Lost += r.Lost
+		m.LostIn += r.LostIn
+		m.Unverified += r.Unverified
+		m.GeneratorCPU += r.GeneratorCPU
+		m.WallSeconds += r.WallSeconds
+		m.latencies = append(m.latencies, r.latencies...)
+		for i, u := range r.CPU {
+			if i == len(m.CPU) {
+				m.CPU = append(m.CPU, CPUUse{Name: u.Name})
+			}
+			m.CPU[i].Seconds += u.Seconds
+		}
+		for i, p := range r.PerFPM {
+			if i == len(m.PerFPM) {
+				m.PerFPM = append(m.PerFPM, FPMShare{FPM: p.FPM, Clients: p.Clients})
+				m.poolLatencies = append(m.poolLatencies, nil)
+			}
+			m.PerFPM[i].Requests += p.Requests
+			if i < len(r.poolLatencies) {
+				m.poolLatencies[i] = append(m.poolLatencies[i], r.poolLatencies[i]...)
+			}
+		}
+		m.Slices += max(1, r.Slices)
+	}
+	if m.Seconds > 0 {
+		m.RequestsPerS = float64(m.Requests) / m.Seconds
+	}
+	m.Latency = Summarize(m.latencies)
+	for i := range m.CPU {
+		if m.Requests > 0 {
+			m.CPU[i].MsPerRequest = 1000 * m.CPU[i].Seconds / float64(m.Requests)
+		}
+	}
+	for i := range m.PerFPM {
+		m.PerFPM[i].Share = ratio(float64(m.PerFPM[i].Requests), float64(m.Requests))
+		m.PerFPM[i].Latency = Summarize(m.poolLatencies[i])
+	}
+	return m
 }
 
 // Run drives the pool for cfg.Warmup + cfg.Duration, then reads every session back.
@@ -427,7 +503,7 @@ func run(ctx context.Context, cfg Config, pools int, newReq func(client int) req
 	if res.Seconds > 0 {
 		res.RequestsPerS = float64(res.Requests) / res.Seconds
 	}
-	res.Latency = Summarize(all)
+	res.Latency, res.latencies = Summarize(all), all
 	res.CPU = cpuUse(cfg.CPU, cpu0, cpu1, res.Requests)
 	if pools > 1 {
 		for p, addr := range cfg.addrs() {
@@ -441,6 +517,7 @@ func run(ctx context.Context, cfg Config, pools int, newReq func(client int) req
 			share.Share = ratio(float64(share.Requests), float64(res.Requests))
 			share.Latency = Summarize(mine)
 			res.PerFPM = append(res.PerFPM, share)
+			res.poolLatencies = append(res.poolLatencies, mine)
 		}
 	}
 	res.Errors, res.ErrorKinds, res.ErrorSamples = errs.total, errs.kinds, errs.samples

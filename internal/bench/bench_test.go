@@ -685,3 +685,46 @@ func TestRunFailsFastOnABrokenPage(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+func TestMergeSumsRunsAndSummarizesTheirLatenciesTogether(t *testing.T) {
+	ms := func(v ...int) []time.Duration {
+		var d []time.Duration
+		for _, x := range v {
+			d = append(d, time.Duration(x)*time.Millisecond)
+		}
+		return d
+	}
+	a := &Result{Config: Config{Warmup: 2 * time.Second, Duration: time.Second}, Requests: 3, Seconds: 1,
+		Errors: 1, ErrorKinds: map[string]int64{"http": 1}, Made: 10, Lost: 1, LostIn: 1,
+		CPU:       []CPUUse{{Name: CPUFPM, Seconds: 0.3}, {Name: CPUGenerator, Seconds: 0.1}},
+		PerFPM:    []FPMShare{{FPM: "p1", Clients: 1, Requests: 2}, {FPM: "p2", Clients: 1, Requests: 1}},
+		latencies: ms(1, 2, 3), poolLatencies: [][]time.Duration{ms(1, 2), ms(3)}}
+	b := &Result{Config: Config{Warmup: time.Second, Duration: time.Second}, Requests: 1, Seconds: 1,
+		Errors: 2, ErrorKinds: map[string]int64{"http": 1, "php": 1}, Made: 5,
+		CPU:       []CPUUse{{Name: CPUFPM, Seconds: 0.5}, {Name: CPUGenerator, Seconds: 0.3}},
+		PerFPM:    []FPMShare{{FPM: "p1", Clients: 1, Requests: 0}, {FPM: "p2", Clients: 1, Requests: 1}},
+		latencies: ms(100), poolLatencies: [][]time.Duration{nil, ms(100)}}
+
+	m := Merge(a, b)
+	if m.Requests != 4 || m.Seconds != 2 || m.RequestsPerS != 2 || m.Slices != 2 {
+		t.Errorf("requests %d in %v s = %v/s over %d slices, want 4 in 2 = 2/s over 2", m.Requests, m.Seconds, m.RequestsPerS, m.Slices)
+	}
+	if m.Config.Warmup != 3*time.Second || m.Config.Duration != 2*time.Second {
+		t.Errorf("warmup %v, duration %v", m.Config.Warmup, m.Config.Duration)
+	}
+	if m.Errors != 3 || m.ErrorKinds["http"] != 2 || m.ErrorKinds["php"] != 1 || m.Made != 15 || m.Lost != 1 || m.LostIn != 1 {
+		t.Errorf("errors %d %v, made %d, lost %d in %d", m.Errors, m.ErrorKinds, m.Made, m.Lost, m.LostIn)
+	}
+	if fpm, _ := m.CPUms(CPUFPM); fpm != 200 { // 0.8 s over 4 requests
+		t.Errorf("PHP-FPM %v ms per request, want 200", fpm)
+	}
+	if m.Latency.Max != 100 || m.Latency.P50 != 2 {
+		t.Errorf("latency %+v: want max 100, p50 2 over both runs", m.Latency)
+	}
+	if p := m.PerFPM; len(p) != 2 || p[0].Requests != 2 || p[1].Requests != 2 || p[1].Share != 0.5 || p[1].Latency.Max != 100 {
+		t.Errorf("per pool %+v", p)
+	}
+	if a.Requests != 3 || len(a.latencies) != 3 {
+		t.Error("Merge changed a run it merged")
+	}
+}

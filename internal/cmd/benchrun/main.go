@@ -2,8 +2,8 @@
 // cluster with durable commits, a phpsessd daemon, the reference in-memory daemon
 // (internal/cmd/memdaemon) and four PHP-FPM pools that differ only in their session
 // handler (PHP's files handler, Symfony's PdoSessionHandler on the same PostgreSQL,
-// phpsessd's PHP client over memdaemon, and over phpsessd), and drives each pool in
-// turn with the same load (internal/bench), in three modes: distinct (16 clients on 256
+// phpsessd's PHP client over memdaemon, and over phpsessd), and drives each pool with
+// the same load (internal/bench), in three modes: distinct (16 clients on 256
 // sessions), shared (16 clients on 4 sessions, which tests locking) and reads (16
 // clients on 4 sessions with pages that only read them: read_and_close, and on
 // phpsessd also session_pgsql_start_read_only, which takes no lock); in the distinct
@@ -11,9 +11,11 @@
 // over two servers (two databases of the cluster in session_pgsql.db), and with the
 // PHP client preloaded (opcache.preload = php-client/preload.php); in
 // the shared mode also two phpsessd daemons on the same database, each behind its own
-// pool, with half the clients each. Every run measures the CPU per request of PHP-FPM, the
-// daemon, PostgreSQL and the load generator. While phpsessd's distinct run goes, it
-// takes the daemon's CPU profile; at the end it counts with callgrind the
+// pool, with half the clients each. The rows of a mode are measured in turn, each in
+// -rounds slices of its duration, so that a slower spell of the machine weighs on every
+// row of the mode alike; each row is merged from its slices. Every row measures the CPU
+// per request of PHP-FPM, the daemon, PostgreSQL and the load generator. During
+// phpsessd's first distinct slice it takes the daemon's CPU profile; at the end it counts with callgrind the
 // instructions PHP spends on a request's session under each handler. Then it
 // measures the daemon's own protocol throughput beside pgbench running the same SQL,
 // and the daemon's memory with 1,000 idle client connections. It prints a table and
@@ -69,14 +71,15 @@ type options struct {
 	preload        bool
 	profile        bool
 	callgrind      int
+	rounds         int
 }
 
 func main() {
 	var o options
 	var handlers, modes string
 	flag.StringVar(&o.out, "out", "results", "results directory")
-	flag.DurationVar(&o.duration, "duration", 10*time.Second, "measured duration of each run")
-	flag.DurationVar(&o.warmup, "warmup", 2*time.Second, "warmup before each run")
+	flag.DurationVar(&o.duration, "duration", 10*time.Second, "measured duration of each row (in -rounds slices)")
+	flag.DurationVar(&o.warmup, "warmup", 2*time.Second, "warmup before a row's first slice (later slices: at most 1s)")
 	flag.IntVar(&o.clients, "clients", 16, "concurrent clients")
 	flag.IntVar(&o.sessions, "sessions", 256, "sessions in the distinct mode")
 	flag.IntVar(&o.sharedSessions, "shared-sessions", 4, "sessions in the shared (locking) mode")
@@ -89,6 +92,7 @@ func main() {
 	flag.BoolVar(&o.pgTCP, "pg-tcp", false, "connect everything to PostgreSQL over loopback TCP instead of its Unix socket")
 	flag.IntVar(&o.rssConns, "rss-conns", 1000, "idle connections for the daemon's memory figure (0: skip)")
 	flag.BoolVar(&o.twoServers, "two-servers", true, "in the distinct mode, also phpsessd over two servers (two databases of the cluster) in session_pgsql.db, behind a pool of its own")
+	flag.IntVar(&o.rounds, "rounds", 5, "slices each row's measured window is taken in, in turn with the other rows of its mode (so that a slower spell of the machine weighs on every row alike)")
 	flag.BoolVar(&o.preload, "preload", true, "in the distinct mode and the callgrind count, also phpsessd with the PHP client preloaded (opcache.preload = php-client/preload.php), behind a pool of its own")
 	flag.BoolVar(&o.decoded, "decoded", true, "in the distinct mode, also phpsessd with session_pgsql.decoded_column = on, behind a pool of its own")
 	flag.BoolVar(&o.twoDaemons, "two-daemons", true, "in the shared mode, also two phpsessd daemons on the same database, half the clients each")
@@ -98,6 +102,10 @@ func main() {
 	flag.Parse()
 	o.handlers = strings.Split(handlers, ",")
 	o.modes = strings.Split(modes, ",")
+	if o.rounds < 1 {
+		fmt.Fprintln(os.Stderr, "benchrun: -rounds must be at least 1")
+		os.Exit(2)
+	}
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "benchrun:", err)
 		os.Exit(1)
@@ -271,105 +279,149 @@ func run(o options) (err error) {
 	}
 	daemon := daemons[bench.HandlerPhpsessd]
 
-	// measure runs the load against pools (one, or several that split the clients)
-	// and their daemons, and adds its row.
-	measure := func(mode, h string, sessions int, pools []*testenv.FPM, ds []*daemonProc) (*bench.Row, error) {
-		// A checkpoint now rather than in the middle of a measurement.
-		if err := pg.ExecSQL("postgres", "CHECKPOINT"); err != nil {
-			return nil, err
-		}
+	// A rowSpec is one row of a mode: its handler, the pools that split its clients
+	// and their daemons.
+	type rowSpec struct {
+		h     string
+		pools []*testenv.FPM
+		ds    []*daemonProc
+	}
+
+	// slice runs the load against a row's pools for warmup + duration (profiling
+	// phpsessd's measured window when profile is set).
+	slice := func(mode string, r rowSpec, sessions int, warmup, duration time.Duration, profile bool) (*bench.Result, error) {
 		cfg := bench.Config{Script: script, Clients: o.clients, Sessions: sessions,
-			Warmup: o.warmup, Duration: o.duration, Payload: o.payload, KeepAlive: o.keepAlive}
+			Warmup: warmup, Duration: duration, Payload: o.payload, KeepAlive: o.keepAlive}
 		if mode == bench.ModeReads {
 			cfg.Read = bench.ReadLocked
-			if h == bench.HandlerPhpsessdUnlocked {
+			if r.h == bench.HandlerPhpsessdUnlocked {
 				cfg.Read = bench.ReadUnlocked
 			}
 		}
 		fpmCPU := bench.Component{Name: bench.CPUFPM}
 		var addrs []string
-		logBefore := 0
-		for _, f := range pools {
+		for _, f := range r.pools {
 			addrs = append(addrs, "unix:"+f.Socket)
 			pid, err := pidFile(filepath.Join(f.Dir, "fpm.pid"))
 			if err != nil {
 				return nil, err
 			}
 			fpmCPU.Roots = append(fpmCPU.Roots, pid)
-			logBefore += lines(f.ErrorLog())
 		}
 		cfg.FPM = strings.Join(addrs, ",")
 		cfg.CPU = []bench.Component{fpmCPU}
-		if len(ds) > 0 {
+		if len(r.ds) > 0 {
 			dc := bench.Component{Name: bench.CPUDaemon}
-			for _, d := range ds {
+			for _, d := range r.ds {
 				dc.Roots = append(dc.Roots, d.cmd.Process.Pid)
 			}
 			cfg.CPU = append(cfg.CPU, dc)
 		}
 		cfg.CPU = append(cfg.CPU, bench.Component{Name: bench.CPUPostgres, Roots: []int{pgPid}})
 
-		// phpsessd's CPU profile over its distinct run's measured window.
-		var profile []byte
-		var profileErr error
+		// phpsessd's CPU profile over this slice's measured window.
+		var prof []byte
+		var profErr error
 		profiled := make(chan struct{})
-		if o.profile && mode == bench.ModeDistinct && h == bench.HandlerPhpsessd {
+		if profile {
 			go func() {
 				defer close(profiled)
-				profile, profileErr = cpuProfile(ctx, metricsAddr, o.warmup, o.duration)
+				prof, profErr = cpuProfile(ctx, metricsAddr, warmup, duration)
 			}()
 		} else {
 			close(profiled)
 		}
-
-		logf("%s/%s: %d clients, %d sessions, %s + %s", mode, h, o.clients, sessions, o.warmup, o.duration)
+		logf("%s/%s: %d clients, %d sessions, %s + %s", mode, r.h, o.clients, sessions, warmup, duration)
 		res, err := bench.Run(ctx, cfg)
 		<-profiled
 		if err != nil {
-			return nil, fmt.Errorf("%s/%s: %w", mode, h, err)
+			return nil, fmt.Errorf("%s/%s: %w", mode, r.h, err)
 		}
-		if profileErr != nil {
-			return nil, fmt.Errorf("phpsessd's CPU profile: %w", profileErr)
+		if profErr != nil {
+			return nil, fmt.Errorf("phpsessd's CPU profile: %w", profErr)
 		}
-		if profile != nil {
-			saved["phpsessd.pprof"] = profile
-			suite.Profiles["phpsessd.pprof"] = fmt.Sprintf("phpsessd's CPU profile over the measured window of %s/%s (go tool pprof -top phpsessd.pprof)", mode, h)
+		if prof != nil {
+			saved["phpsessd.pprof"] = prof
+			suite.Profiles["phpsessd.pprof"] = fmt.Sprintf("phpsessd's CPU profile over %s of the measured window of %s/%s (go tool pprof -top phpsessd.pprof)", duration, mode, r.h)
 		}
-		res.Label = mode + "/" + h
-		row := bench.Row{Mode: mode, Handler: h, Result: res}
-		for _, f := range pools {
-			row.PHPLog += lines(f.ErrorLog())
-		}
-		row.PHPLog -= logBefore
-		bench.FormatResult(os.Stderr, res)
-		if row.PHPLog > 0 {
-			logf("  PHP logged %d lines; the last ones:\n%s", row.PHPLog, tail(pools[0].ErrorLog(), 5))
-		}
-		suite.Runs = append(suite.Runs, row)
-		return &row, nil
+		return res, nil
 	}
 
-	// variant measures phpsessd with extra php.ini lines (a later line wins) behind a
-	// pool and daemon of its own, started and stopped for this row.
-	variant := func(mode, h string, sessions int, ini string) error {
+	// measureMode measures the rows of a mode in turn, o.rounds times, each time for a
+	// slice of the duration, and adds each row merged from its slices: a slower
+	// spell of the machine (another tenant, a checkpoint) then weighs on every row of
+	// the mode alike instead of on the one it happened to fall on.
+	measureMode := func(mode string, sessions int, rows []rowSpec) error {
+		logBefore := make([]int, len(rows))
+		for i, r := range rows {
+			for _, f := range r.pools {
+				logBefore[i] += lines(f.ErrorLog())
+			}
+		}
+		step := o.duration / time.Duration(o.rounds)
+		results := make([][]*bench.Result, len(rows))
+		for round := range o.rounds {
+			// A checkpoint now rather than in the middle of a measurement.
+			if err := pg.ExecSQL("postgres", "CHECKPOINT"); err != nil {
+				return err
+			}
+			// The first round warms the pools, daemons and PostgreSQL up; later ones
+			// only reopen the clients' connections and sessions.
+			warmup := o.warmup
+			if round > 0 {
+				warmup = min(o.warmup, time.Second)
+			}
+			for i, r := range rows {
+				profile := o.profile && round == 0 && mode == bench.ModeDistinct && r.h == bench.HandlerPhpsessd
+				res, err := slice(mode, r, sessions, warmup, step, profile)
+				if err != nil {
+					return err
+				}
+				results[i] = append(results[i], res)
+			}
+		}
+		for i, r := range rows {
+			res := bench.Merge(results[i]...)
+			res.Label = mode + "/" + r.h
+			row := bench.Row{Mode: mode, Handler: r.h, Result: res}
+			for _, f := range r.pools {
+				row.PHPLog += lines(f.ErrorLog())
+			}
+			row.PHPLog -= logBefore[i]
+			bench.FormatResult(os.Stderr, res)
+			if row.PHPLog > 0 {
+				logf("  PHP logged %d lines; the last ones:\n%s", row.PHPLog, tail(r.pools[0].ErrorLog(), 5))
+			}
+			suite.Runs = append(suite.Runs, row)
+		}
+		return nil
+	}
+
+	// variant starts phpsessd with extra php.ini lines (a later line wins) behind a
+	// pool and daemon of its own, for a mode's rows; stop stops them and notes what
+	// the daemon complained about.
+	variant := func(h, ini string) (r rowSpec, stop func(), err error) {
 		name := strings.ReplaceAll(h, " ", "-")
 		sock := filepath.Join(tmp, name+".sock")
 		f, err := startPool(h, testenv.FPMOptions{INI: phpsessdINI(sock, "") + ini + "\n"})
 		if err != nil {
-			return err
+			return rowSpec{}, nil, err
 		}
-		defer func() { f.Stop(); delete(fpms, h) }()
-		logf("starting phpsessd (%s) on %s", ini, sock)
+		logf("starting phpsessd (%s) on %s", strings.TrimSpace(ini), sock)
 		d, err := startDaemon(sock, filepath.Join(tmp, name+".log"), bin, "-ini", filepath.Join(f.Dir, "php.ini"), "-log-format", "json")
 		if err != nil {
-			return err
+			f.Stop()
+			delete(fpms, h)
+			return rowSpec{}, nil, err
 		}
-		_, err = measure(mode, h, sessions, []*testenv.FPM{f}, []*daemonProc{d})
-		d.Stop()
-		if n := d.complaints(); n > 0 {
-			suite.Notes = append(suite.Notes, fmt.Sprintf("phpsessd (%s) logged %d warnings or errors; the last: %s", h, n, d.lastComplaint()))
-		}
-		return err
+		return rowSpec{h: h, pools: []*testenv.FPM{f}, ds: []*daemonProc{d}}, func() {
+			d.Stop()
+			f.Stop()
+			delete(fpms, h)
+			if n := d.complaints(); n > 0 {
+				suite.Notes = append(suite.Notes, fmt.Sprintf("phpsessd (%s) logged %d warnings or errors; the last: %s", h, n, d.lastComplaint()))
+			}
+		}, nil
 	}
 
 	for _, mode := range o.modes {
@@ -381,64 +433,80 @@ func run(o options) (err error) {
 		default:
 			return fmt.Errorf("unknown mode %q (want distinct, shared, reads)", mode)
 		}
+		var rows []rowSpec
 		for _, h := range o.handlers {
 			var ds []*daemonProc
 			if d := daemons[h]; d != nil {
 				ds = append(ds, d)
 			}
-			if _, err := measure(mode, h, sessions, []*testenv.FPM{fpms[h]}, ds); err != nil {
-				return err
-			}
+			rows = append(rows, rowSpec{h: h, pools: []*testenv.FPM{fpms[h]}, ds: ds})
 			if mode == bench.ModeReads && h == bench.HandlerPhpsessd {
 				// The same pool, its pages reading without the lock.
-				if _, err := measure(mode, bench.HandlerPhpsessdUnlocked, sessions, []*testenv.FPM{fpms[h]}, ds); err != nil {
-					return err
-				}
+				rows = append(rows, rowSpec{h: bench.HandlerPhpsessdUnlocked, pools: []*testenv.FPM{fpms[h]}, ds: ds})
 			}
 		}
+		// Variants of phpsessd, each behind a pool and daemon of its own, for this
+		// mode only.
+		var variants []string // handler, then its php.ini lines
 		if mode == bench.ModeDistinct && daemon != nil {
-			// Variants of phpsessd, each behind a pool and daemon of its own, for this
-			// run only: what the decoded column costs per write, and two servers.
+			// What the decoded column costs per write, two servers, and the PHP
+			// client preloaded.
 			if o.decoded {
-				if err := variant(mode, bench.HandlerPhpsessdDecoded, sessions, "session_pgsql.decoded_column = on"); err != nil {
-					return err
-				}
+				variants = append(variants, bench.HandlerPhpsessdDecoded, "session_pgsql.decoded_column = on")
 			}
 			if o.preload {
-				if err := variant(mode, bench.HandlerPhpsessdPreload, sessions, preloadINI); err != nil {
-					return err
-				}
+				variants = append(variants, bench.HandlerPhpsessdPreload, preloadINI)
 			}
 			if o.twoServers {
-				if err := variant(mode, bench.HandlerTwoServers, sessions, fmt.Sprintf("session_pgsql.db = %q",
-					pg.AdminDSN("php_session")+";"+pg.AdminDSN("php_session2"))); err != nil {
-					return err
-				}
+				variants = append(variants, bench.HandlerTwoServers, fmt.Sprintf("session_pgsql.db = %q",
+					pg.AdminDSN("php_session")+";"+pg.AdminDSN("php_session2")))
 			}
+		}
+		var stops []func()
+		stopAll := func() {
+			for _, stop := range stops {
+				stop()
+			}
+		}
+		for i := 0; i < len(variants); i += 2 {
+			r, stop, err := variant(variants[i], variants[i+1])
+			if err != nil {
+				stopAll()
+				return err
+			}
+			rows, stops = append(rows, r), append(stops, stop)
 		}
 		if mode == bench.ModeShared && o.twoDaemons && daemon != nil {
 			// A second daemon on the same database behind a pool of its own, for this
-			// run only.
+			// mode only, beside the first one's pool: half the clients each.
 			sock2 := filepath.Join(tmp, "phpsessd2.sock")
 			f2, err := startPool("second phpsessd", testenv.FPMOptions{INI: phpsessdINI(sock2, "")})
 			if err != nil {
+				stopAll()
 				return err
 			}
 			logf("starting a second phpsessd on %s", sock2)
 			d2, err := startDaemon(sock2, filepath.Join(tmp, "phpsessd2.log"), bin, "-ini", filepath.Join(f2.Dir, "php.ini"), "-log-format", "json")
 			if err != nil {
+				f2.Stop()
+				delete(fpms, "second phpsessd")
+				stopAll()
 				return err
 			}
-			_, err = measure(mode, bench.HandlerTwoDaemons, sessions, []*testenv.FPM{fpms[bench.HandlerPhpsessd], f2}, []*daemonProc{daemon, d2})
-			d2.Stop()
-			f2.Stop()
-			delete(fpms, "second phpsessd")
-			if n := d2.complaints(); n > 0 {
-				suite.Notes = append(suite.Notes, fmt.Sprintf("the second phpsessd logged %d warnings or errors; the last: %s", n, d2.lastComplaint()))
-			}
-			if err != nil {
-				return err
-			}
+			rows = append(rows, rowSpec{h: bench.HandlerTwoDaemons, pools: []*testenv.FPM{fpms[bench.HandlerPhpsessd], f2}, ds: []*daemonProc{daemon, d2}})
+			stops = append(stops, func() {
+				d2.Stop()
+				f2.Stop()
+				delete(fpms, "second phpsessd")
+				if n := d2.complaints(); n > 0 {
+					suite.Notes = append(suite.Notes, fmt.Sprintf("the second phpsessd logged %d warnings or errors; the last: %s", n, d2.lastComplaint()))
+				}
+			})
+		}
+		err := measureMode(mode, sessions, rows)
+		stopAll()
+		if err != nil {
+			return err
 		}
 	}
 
@@ -528,8 +596,8 @@ func run(o options) (err error) {
 	if !o.keepAlive {
 		conns = "one FastCGI connection per request"
 	}
-	fmt.Fprintf(&table, "each run: %s warmup + %s, %d-byte payload, PHP-FPM static pools of %d workers, opcache on, %s\n\n",
-		o.warmup, o.duration, o.payload, o.workers, conns)
+	fmt.Fprintf(&table, "each row: %s measured in %d slices of %s taken in turn with the other rows of its mode (warmup %s, then %s before each slice), %d-byte payload, PHP-FPM static pools of %d workers, opcache on, %s\n\n",
+		o.duration, o.rounds, o.duration/time.Duration(o.rounds), o.warmup, min(o.warmup, time.Second), o.payload, o.workers, conns)
 	if o.phpsessdINI != "" {
 		fmt.Fprintf(&table, "phpsessd with: %s\n\n", o.phpsessdINI)
 	}
