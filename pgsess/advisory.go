@@ -84,6 +84,12 @@ func newAdvisoryLocks(s *Store) *advisoryLocks {
 	// would plan each execution anew (a generic plan looks dearer than a custom one
 	// for a few rows); the generic plan is the same index lookups.
 	a.config.RuntimeParams["plan_cache_mode"] = "force_generic_plan"
+	// Every statement here finds its rows by sess_id, which the primary key indexes.
+	// A generic plan made while the table was (nearly) empty — just created, or
+	// just altered, which invalidates the plans — is a sequential scan, and it would
+	// stay one as the table grows, until an ANALYZE of the table replaced it; so
+	// the planner is told to prefer the index whatever the statistics say.
+	a.config.RuntimeParams["enable_seqscan"] = "off"
 	for range advisoryConns {
 		a.conns = append(a.conns, newLockConn(a))
 	}

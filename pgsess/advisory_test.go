@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/phpsessd/phpsessd/internal/testenv"
 	"github.com/phpsessd/phpsessd/pgsess/pgsesstest"
 )
@@ -370,5 +371,42 @@ func TestLeaseCannotWaitForALock(t *testing.T) {
 	a, _, _ := twoDaemons(t, Options{Locks: Lease{Duration: 15 * time.Second}})
 	if err := a.WaitFree(context.Background(), "s"); !errors.Is(err, ErrCannotWait) {
 		t.Fatalf("WaitFree with a lease: %v, expected ErrCannotWait", err)
+	}
+}
+
+func TestLockConnectionsFindRowsByTheIndexWhateverTheStatisticsSay(t *testing.T) {
+	a, _, _ := twoDaemons(t, Options{Locks: Advisory{}})
+	ctx := context.Background()
+	if _, err := a.Lock(ctx, "s", "", "", "a1"); err != nil { // the table exists
+		t.Fatal(err)
+	}
+	if err := a.Release(ctx, "s", "a1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.pool.Exec(ctx, "ANALYZE "+a.opts.Table); err != nil { // known to be empty
+		t.Fatal(err)
+	}
+	// A connection as the lock connections are configured, and its generic plan of
+	// the statement that reads the locked sessions' rows: made on an empty table,
+	// it must still look the ids up in the primary key, since it serves on as the
+	// table grows.
+	conn, err := pgx.ConnectConfig(ctx, a.locks.(*advisoryLocks).config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "PREPARE r(text[]) AS "+strings.Replace(a.sql.readMany, "$1::text[]", "$1", 1)); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := conn.Query(ctx, "EXPLAIN EXECUTE r('{s}')", pgx.QueryExecModeSimpleProtocol)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if text := strings.Join(plan, "\n"); strings.Contains(text, "Seq Scan") || !strings.Contains(text, "Index") {
+		t.Errorf("the generic plan of the lock connections' read on an empty table:\n%s", text)
 	}
 }
