@@ -177,3 +177,19 @@ func TestParseDSNRefusesLoadBalanceHostsByName(t *testing.T) {
 		}
 	}
 }
+
+func TestDescribeNamesEveryHostOfAMultiHostString(t *testing.T) {
+	for dsn, want := range map[string]string{
+		"host=db1 port=5433 dbname=s user=u password=secret":                                        "u@db1:5433/s",
+		"host=db1,db2 port=5432,5433 dbname=s user=u target_session_attrs=read-write":               "u@db1:5432,db2:5433/s",
+		"postgres://u:secret@db1:5432,[2001:db8::1]:5432/s?sslmode=prefer&target_session_attrs=any": "u@db1:5432,[2001:db8::1]:5432/s",
+	} {
+		cfg, err := parseDSN(dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := describe(cfg.ConnConfig); got != want {
+			t.Errorf("describe(%q) = %q, want %q", RedactDSN(dsn), got, want)
+		}
+	}
+}

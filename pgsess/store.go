@@ -35,6 +35,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -770,9 +772,18 @@ func (s *Store) wrap(err error) error {
 	return fmt.Errorf("%w: %s: %v", ErrUnavailable, s.desc, err)
 }
 
-// describe names a server for humans: user@host:port/dbname, without the password.
+// describe names a server for humans: user@host:port/dbname, without the password;
+// for a multi-host string (an HA cluster), every host in the order they are tried,
+// user@host1:port1,host2:port2/dbname.
 func describe(c *pgx.ConnConfig) string {
-	return fmt.Sprintf("%s@%s:%d/%s", c.User, c.Host, c.Port, c.Database)
+	hosts := []string{net.JoinHostPort(c.Host, strconv.Itoa(int(c.Port)))}
+	for _, f := range c.Fallbacks {
+		// pgx adds a fallback per TLS mode to try on the same host: named once.
+		if h := net.JoinHostPort(f.Host, strconv.Itoa(int(f.Port))); !slices.Contains(hosts, h) {
+			hosts = append(hosts, h)
+		}
+	}
+	return fmt.Sprintf("%s@%s/%s", c.User, strings.Join(hosts, ","), c.Database)
 }
 
 // maxBatch bounds the statements sent in one batch.
