@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -40,7 +41,18 @@ type job struct {
 	// read reads the statement's result: a row (QueryRow) or a command tag (Exec).
 	read func(pgx.BatchResults) error
 	done chan error
+	// state is jobQueued until a worker takes the job into a batch (jobTaken), or
+	// its caller gives up waiting before that (jobDropped): the one that changes it
+	// first decides.
+	state atomic.Int32
 }
+
+// A job's states.
+const (
+	jobQueued = iota
+	jobTaken
+	jobDropped
+)
 
 // batchTimeout bounds a batch, whose statements belong to many requests.
 const batchTimeout = 30 * time.Second
@@ -65,13 +77,17 @@ func (b *batcher) do(ctx context.Context, sql string, read func(pgx.BatchResults
 	case <-b.stop:
 		return pgx.ErrTxClosed
 	}
-	// The statement may run in another request's batch: it is not abandoned when ctx
-	// ends, only waited for no longer.
 	select {
 	case err := <-j.done:
 		return err
 	case <-ctx.Done():
-		return ctx.Err()
+		if j.state.CompareAndSwap(jobQueued, jobDropped) {
+			return ctx.Err() // never sent
+		}
+		// Sent already, perhaps in another request's batch: what it did (a lease it
+		// took, a row it read into the caller's variables) is the caller's to know,
+		// so its result is waited for, which batchTimeout bounds.
+		return <-j.done
 	}
 }
 
@@ -92,7 +108,12 @@ func (b *batcher) work() {
 		case <-b.stop:
 			return
 		}
-		b.send(drain(b.jobs, []*job{first}, b.max))
+		jobs := slices.DeleteFunc(drain(b.jobs, []*job{first}, b.max), func(j *job) bool {
+			return !j.state.CompareAndSwap(jobQueued, jobTaken) // its caller gave up
+		})
+		if len(jobs) > 0 {
+			b.send(jobs)
+		}
 	}
 }
 
