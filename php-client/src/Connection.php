@@ -50,9 +50,6 @@ final class Connection
     private int $protocolVersion = 0;
     private int $maxFrameSize;
 
-    /** The longest reply frame accepted: see replyLimit(); set with $maxFrameSize. */
-    private int $replyLimit;
-
     /** Session name sent in HELLO; null: session_name(). */
     private ?string $sessionName = null;
 
@@ -87,7 +84,6 @@ final class Connection
         // Set here, not as the property's default: a default naming another
         // class's constant is evaluated again in every PHP request.
         $this->maxFrameSize = Protocol::DEFAULT_MAX_FRAME_SIZE;
-        $this->replyLimit = self::replyLimit($this->maxFrameSize);
     }
 
     /**
@@ -242,7 +238,6 @@ final class Connection
         $this->server = $server;
         $this->protocolVersion = Protocol::parseInt($version, 'version');
         $this->maxFrameSize = $maxFrameSize;
-        $this->replyLimit = self::replyLimit($maxFrameSize);
         $this->authenticated = true;
     }
 
@@ -349,7 +344,7 @@ final class Connection
             $ids[] = $id;
         }
         $last = count($ids) - 1;
-        $limit = $this->replyLimit;
+        $limit = $this->replyLimit();
         $seconds = $this->options->timeout + $extraWait;
         $deadline = microtime(true) + $seconds;
         $this->inFlight = true;
@@ -430,10 +425,9 @@ final class Connection
         return $status !== Protocol::OK && $replyId === 0 ? new ErrorReplyException($status, $reply[0] ?? '', 0) : null;
     }
 
-    /** The longest reply frame accepted from a daemon of this max_frame_size. */
-    private static function replyLimit(int $maxFrameSize): int
+    private function replyLimit(): int
     {
-        return max($maxFrameSize, Protocol::DEFAULT_MAX_FRAME_SIZE) + self::REPLY_SLACK;
+        return max($this->maxFrameSize, Protocol::DEFAULT_MAX_FRAME_SIZE) + self::REPLY_SLACK;
     }
 
     /**
@@ -477,16 +471,15 @@ final class Connection
         $length = -1;
         while (true) {
             $have = strlen($this->buffer) - $this->bufferOffset;
-            // The length prefix and the reply header in one unpack(): a frame is
-            // never shorter than both.
-            if ($length < 0 && $have >= 4 + Protocol::REPLY_HEADER_SIZE) {
-                ['l' => $length, 's' => $status, 'i' => $id] = unpack('Nl/ns/Ni', $this->buffer, $this->bufferOffset);
+            if ($length < 0 && $have >= 4) {
+                $length = unpack('N', $this->buffer, $this->bufferOffset)[1];
                 if ($length < Protocol::REPLY_HEADER_SIZE || $length > $limit) {
                     throw new ProtocolException(sprintf('malformed reply: frame length %d', $length));
                 }
             }
             if ($length >= 0 && $have >= 4 + $length) {
                 $start = $this->bufferOffset + 4;
+                ['s' => $status, 'i' => $id] = unpack('ns/Ni', $this->buffer, $start);
                 $fields = Protocol::decodeFields($this->buffer, $start + Protocol::REPLY_HEADER_SIZE, $start + $length);
                 if ($have === 4 + $length) {
                     $this->buffer = '';
@@ -496,14 +489,7 @@ final class Connection
                 }
                 return [$status, $id, $fields];
             }
-            if ($length < 0 && $have >= 4) {
-                // Too short for a reply header: refuse it before waiting for more.
-                $short = unpack('N', $this->buffer, $this->bufferOffset)[1];
-                if ($short < Protocol::REPLY_HEADER_SIZE) {
-                    throw new ProtocolException(sprintf('malformed reply: frame length %d', $short));
-                }
-            }
-            $missing = $length < 0 ? 4 + Protocol::REPLY_HEADER_SIZE - $have : 4 + $length - $have;
+            $missing = $length < 0 ? 4 - $have : 4 + $length - $have;
             $this->setTimeout($deadline, 'waiting for the reply');
             $chunk = fread($this->socket, $missing < 8192 ? 8192 : ($missing < self::READ_CHUNK ? $missing : self::READ_CHUNK));
             if ($chunk === false || $chunk === '') {

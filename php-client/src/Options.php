@@ -79,7 +79,7 @@ final class Options
         // read inline here, one call per source, rather than through helpers.
         $problems = [];
 
-        if (isset($options['address']) || array_key_exists('address', $options)) {
+        if (array_key_exists('address', $options)) {
             if (!is_string($options['address']) || $options['address'] === '') {
                 throw new \InvalidArgumentException('phpsessd: option "address" must be a non-empty string');
             }
@@ -91,7 +91,7 @@ final class Options
             }
         }
 
-        if (isset($options['secret']) || array_key_exists('secret', $options)) {
+        if (array_key_exists('secret', $options)) {
             if (!is_string($options['secret'])) {
                 throw new \InvalidArgumentException('phpsessd: option "secret" must be a string');
             }
@@ -104,7 +104,7 @@ final class Options
             }
         }
 
-        if (isset($options['timeout']) || array_key_exists('timeout', $options)) {
+        if (array_key_exists('timeout', $options)) {
             $timeout = self::optionSeconds($options, 'timeout', false);
         } else {
             $env = getenv('PHPSESSD_TIMEOUT');
@@ -115,7 +115,7 @@ final class Options
             ], false, $problems) ?? self::DEFAULT_TIMEOUT);
         }
 
-        if (isset($options['lock_timeout']) || array_key_exists('lock_timeout', $options)) {
+        if (array_key_exists('lock_timeout', $options)) {
             $lockTimeout = self::optionSeconds($options, 'lock_timeout', true);
         } else {
             $ini = get_cfg_var('session_pgsql.lock_timeout');
@@ -124,7 +124,7 @@ final class Options
         }
 
         $persistent = true;
-        if (isset($options['persistent']) || array_key_exists('persistent', $options)) {
+        if (array_key_exists('persistent', $options)) {
             if (!is_bool($options['persistent'])) {
                 throw new \InvalidArgumentException('phpsessd: option "persistent" must be a bool');
             }

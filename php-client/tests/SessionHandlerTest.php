@@ -383,28 +383,27 @@ final class SessionHandlerTest extends TestCase
         $this->assertLessThan(1.0, microtime(true) - $start);
     }
 
-    public function testGarbageFrameLengthIsAProtocolError(): void
+    /** @return array<string, array{string, string}> */
+    public static function badFrameLengths(): array
     {
-        $daemon = $this->daemon(['rules' => [
-            ['op' => Protocol::OP_READ, 'action' => 'raw', 'data_b64' => base64_encode("\xff\xff\xff\xf0garbage")],
-        ]]);
-        $handler = $this->handler($daemon);
-        $this->assertQuiet(true, fn () => $handler->open('', 'PHPSESSID'));
-
-        $this->assertFailsWithWarning(fn () => $handler->read(self::ID), ['malformed reply: frame length']);
+        return [
+            'garbage' => ["\xff\xff\xff\xf0garbage", 'malformed reply: frame length'],
+            // Four bytes of length and two of payload: less than a reply header,
+            // refused as it arrives rather than waited on.
+            'below the reply header' => ["\x00\x00\x00\x02ab", 'malformed reply: frame length 2'],
+        ];
     }
 
-    public function testFrameLengthBelowTheReplyHeaderIsAProtocolError(): void
+    /** @dataProvider badFrameLengths */
+    public function testBadFrameLengthIsAProtocolError(string $raw, string $warning): void
     {
-        // Four bytes of length and two of payload: less than a reply header, refused
-        // as it arrives rather than waited on.
         $daemon = $this->daemon(['rules' => [
-            ['op' => Protocol::OP_READ, 'action' => 'raw', 'data_b64' => base64_encode("\x00\x00\x00\x02ab")],
+            ['op' => Protocol::OP_READ, 'action' => 'raw', 'data_b64' => base64_encode($raw)],
         ]]);
         $handler = $this->handler($daemon);
         $this->assertQuiet(true, fn () => $handler->open('', 'PHPSESSID'));
 
-        $this->assertFailsWithWarning(fn () => $handler->read(self::ID), ['malformed reply: frame length 2']);
+        $this->assertFailsWithWarning(fn () => $handler->read(self::ID), [$warning]);
     }
 
     public function testReplyWithTooFewFieldsIsAProtocolError(): void
