@@ -1,10 +1,8 @@
 package handler_test
 
 import (
-	"context"
 	"fmt"
 	"net"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -26,18 +24,7 @@ func BenchmarkSessionCycle(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer store.Close()
-	srv := handler.New(handler.Config{Version: "bench", Locking: true, Logger: zerolog.Nop()}, store)
-	addr := filepath.Join(b.TempDir(), "s.sock")
-	ln, err := net.Listen("unix", addr)
-	if err != nil {
-		b.Fatal(err)
-	}
-	go srv.Serve(ln)
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-	}()
+	_, addr := serve(b, handler.Config{Version: "bench", Locking: true, Logger: zerolog.Nop()}, store)
 	nc, err := net.Dial("unix", addr)
 	if err != nil {
 		b.Fatal(err)

@@ -67,19 +67,27 @@ func newEnvLocking(t *testing.T, cfg handler.Config, dsn string, locks pgsess.Lo
 		cfg.Version = "test"
 	}
 	cfg.Logger = zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)
+	srv, addr := serve(t, cfg, store)
+	return &env{t: t, addr: addr, dsn: dsn, store: store, srv: srv}
+}
+
+// serve starts a server of store on a Unix socket, shut down when tb ends, and returns
+// it and the socket's path.
+func serve(tb testing.TB, cfg handler.Config, store handler.Store) (*handler.Server, string) {
+	tb.Helper()
 	srv := handler.New(cfg, store)
-	addr := filepath.Join(t.TempDir(), "s.sock")
+	addr := filepath.Join(tb.TempDir(), "s.sock")
 	ln, err := net.Listen("unix", addr)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	go srv.Serve(ln)
-	t.Cleanup(func() {
+	tb.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		srv.Shutdown(ctx)
 	})
-	return &env{t: t, addr: addr, dsn: dsn, store: store, srv: srv}
+	return srv, addr
 }
 
 // client speaks the protocol like the PHP client does.
@@ -579,11 +587,7 @@ func TestDatabaseDownGivesAnErrorNotACrash(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer store.Close()
-	srv := handler.New(handler.Config{Version: "test", Locking: true, Logger: zerolog.Nop()}, store)
-	addr := filepath.Join(t.TempDir(), "s.sock")
-	ln, _ := net.Listen("unix", addr)
-	go srv.Serve(ln)
-	defer srv.Shutdown(context.Background())
+	_, addr := serve(t, handler.Config{Version: "test", Locking: true, Logger: zerolog.Nop()}, store)
 	e := &env{t: t, addr: addr}
 	c := e.hello()
 	c.fails(handler.StatusDBUnavailable, handler.OpRead, sid)
