@@ -358,22 +358,15 @@ func run(o options) (err error) {
 				logBefore[i] += lines(f.ErrorLog())
 			}
 		}
-		step := o.duration / time.Duration(o.rounds)
 		results := make([][]*bench.Result, len(rows))
 		for round := range o.rounds {
 			// A checkpoint now rather than in the middle of a measurement.
 			if err := pg.ExecSQL("postgres", "CHECKPOINT"); err != nil {
 				return err
 			}
-			// The first round warms the pools, daemons and PostgreSQL up; later ones
-			// only reopen the clients' connections and sessions.
-			warmup := o.warmup
-			if round > 0 {
-				warmup = min(o.warmup, time.Second)
-			}
 			for i, r := range rows {
 				profile := o.profile && round == 0 && mode == bench.ModeDistinct && r.h == bench.HandlerPhpsessd
-				res, err := slice(mode, r, sessions, warmup, step, profile)
+				res, err := slice(mode, r, sessions, o.sliceWarmup(round), o.slice(), profile)
 				if err != nil {
 					return err
 				}
@@ -401,6 +394,9 @@ func run(o options) (err error) {
 		}
 		return nil
 	}
+
+	// secondDaemon names the pool and daemon of the shared mode's second phpsessd.
+	const secondDaemon = "second phpsessd"
 
 	// variant starts phpsessd with extra php.ini lines (a later line wins) behind a
 	// pool and daemon of its own, for a mode's rows; stop stops them and notes what
@@ -452,20 +448,26 @@ func run(o options) (err error) {
 		}
 		// Variants of phpsessd, each behind a pool and daemon of its own, for this
 		// mode only.
-		var variants []string // handler, then its php.ini lines
+		type variantSpec struct{ h, ini string }
+		var variants []variantSpec
 		if mode == bench.ModeDistinct && daemon != nil {
 			// What the decoded column costs per write, two servers, and the PHP
 			// client preloaded.
 			if o.decoded {
-				variants = append(variants, bench.HandlerPhpsessdDecoded, "session_pgsql.decoded_column = on")
+				variants = append(variants, variantSpec{bench.HandlerPhpsessdDecoded, "session_pgsql.decoded_column = on"})
 			}
 			if o.preload {
-				variants = append(variants, bench.HandlerPhpsessdPreload, preloadINI)
+				variants = append(variants, variantSpec{bench.HandlerPhpsessdPreload, preloadINI})
 			}
 			if o.twoServers {
-				variants = append(variants, bench.HandlerTwoServers, fmt.Sprintf("session_pgsql.db = %q",
-					pg.AdminDSN("php_session")+";"+pg.AdminDSN("php_session2")))
+				variants = append(variants, variantSpec{bench.HandlerTwoServers, fmt.Sprintf("session_pgsql.db = %q",
+					pg.AdminDSN("php_session")+";"+pg.AdminDSN("php_session2"))})
 			}
+		}
+		if mode == bench.ModeShared && o.twoDaemons && daemon != nil {
+			// A second daemon on the same database behind a pool of its own, beside
+			// the first one's pool: half the clients each (below).
+			variants = append(variants, variantSpec{secondDaemon, ""})
 		}
 		var stops []func()
 		stopAll := func() {
@@ -473,40 +475,17 @@ func run(o options) (err error) {
 				stop()
 			}
 		}
-		for i := 0; i < len(variants); i += 2 {
-			r, stop, err := variant(variants[i], variants[i+1])
+		for _, v := range variants {
+			r, stop, err := variant(v.h, v.ini)
 			if err != nil {
 				stopAll()
 				return err
+			}
+			if v.h == secondDaemon {
+				r = rowSpec{h: bench.HandlerTwoDaemons, pools: []*testenv.FPM{fpms[bench.HandlerPhpsessd], r.pools[0]},
+					ds: []*daemonProc{daemon, r.ds[0]}}
 			}
 			rows, stops = append(rows, r), append(stops, stop)
-		}
-		if mode == bench.ModeShared && o.twoDaemons && daemon != nil {
-			// A second daemon on the same database behind a pool of its own, for this
-			// mode only, beside the first one's pool: half the clients each.
-			sock2 := filepath.Join(tmp, "phpsessd2.sock")
-			f2, err := startPool("second phpsessd", testenv.FPMOptions{INI: phpsessdINI(sock2, "")})
-			if err != nil {
-				stopAll()
-				return err
-			}
-			logf("starting a second phpsessd on %s", sock2)
-			d2, err := startDaemon(sock2, filepath.Join(tmp, "phpsessd2.log"), bin, "-ini", filepath.Join(f2.Dir, "php.ini"), "-log-format", "json")
-			if err != nil {
-				f2.Stop()
-				delete(fpms, "second phpsessd")
-				stopAll()
-				return err
-			}
-			rows = append(rows, rowSpec{h: bench.HandlerTwoDaemons, pools: []*testenv.FPM{fpms[bench.HandlerPhpsessd], f2}, ds: []*daemonProc{daemon, d2}})
-			stops = append(stops, func() {
-				d2.Stop()
-				f2.Stop()
-				delete(fpms, "second phpsessd")
-				if n := d2.complaints(); n > 0 {
-					suite.Notes = append(suite.Notes, fmt.Sprintf("the second phpsessd logged %d warnings or errors; the last: %s", n, d2.lastComplaint()))
-				}
-			})
 		}
 		err := measureMode(mode, sessions, rows)
 		stopAll()
@@ -602,7 +581,7 @@ func run(o options) (err error) {
 		conns = "one FastCGI connection per request"
 	}
 	fmt.Fprintf(&table, "each row: %s measured in %d slices of %s taken in turn with the other rows of its mode (warmup %s, then %s before each slice), %d-byte payload, PHP-FPM static pools of %d workers, opcache on, %s\n\n",
-		o.duration, o.rounds, o.duration/time.Duration(o.rounds), o.warmup, min(o.warmup, time.Second), o.payload, o.workers, conns)
+		o.duration, o.rounds, o.slice(), o.sliceWarmup(0), o.sliceWarmup(1), o.payload, o.workers, conns)
 	if o.phpsessdINI != "" {
 		fmt.Fprintf(&table, "phpsessd with: %s\n\n", o.phpsessdINI)
 	}
@@ -819,6 +798,19 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// slice is the measured duration of one of a row's -rounds slices.
+func (o *options) slice() time.Duration { return o.duration / time.Duration(o.rounds) }
+
+// sliceWarmup is the warmup before a row's slice of the given round: -warmup before the
+// first, which warms the pools, daemons and PostgreSQL up; at most a second before the
+// others, which only reopen the clients' connections and sessions.
+func (o *options) sliceWarmup(round int) time.Duration {
+	if round == 0 {
+		return o.warmup
+	}
+	return min(o.warmup, time.Second)
 }
 
 // currentUser is the name of the user benchrun runs as, which PHP-FPM's preloading
