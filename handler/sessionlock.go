@@ -22,10 +22,11 @@ const maxContendedChain = 2
 // holds (plus as much again at random), where the store cannot wait for it
 // (LockWaiter). After a contended chain released the store's lock, the next request of
 // the host waits a pause drawn the same way before taking it again, so that the other
-// daemon, woken by PostgreSQL or polling, comes first. Without that wait the releasing host, whose next request already waits in
-// memory, took the lock back within a millisecond nearly every time, and a daemon
-// polling on the same sessions got a small share of them; with a fixed wait longer
-// than any poll, the other daemon always won but the session idled for it.
+// daemon, woken by PostgreSQL or polling, comes first. Without that wait the releasing
+// host, whose next request already waits in memory, took the lock back within a
+// millisecond nearly every time, and a daemon polling on the same sessions got a small
+// share of them; with a fixed wait longer than any poll, the other daemon always won
+// but the session idled for it.
 const maxPoll = 4 * time.Millisecond
 
 // sessionLock is one connection's lock on a session, from the READ that takes it to

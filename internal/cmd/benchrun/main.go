@@ -15,8 +15,9 @@
 // -rounds slices of its duration, so that a slower spell of the machine weighs on every
 // row of the mode alike; each row is merged from its slices. Every row measures the CPU
 // per request of PHP-FPM, the daemon, PostgreSQL and the load generator. During
-// phpsessd's first distinct slice it takes the daemon's CPU profile; at the end it counts with callgrind the
-// instructions PHP spends on a request's session under each handler. Then it
+// phpsessd's first distinct slice it takes the daemon's CPU profile; at the end it
+// counts with callgrind the instructions PHP spends on a request's session under each
+// handler. Then it
 // measures the daemon's own protocol throughput beside pgbench running the same SQL,
 // and the daemon's memory with 1,000 idle client connections. It prints a table and
 // writes it as JSON, text and an SVG chart, with the profiles, under
