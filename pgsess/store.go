@@ -717,12 +717,13 @@ func (s *Store) exec(ctx context.Context, rep repeat, sql string, args ...any) e
 // server that cannot write (a standby, or a primary demoted by a failover), on which
 // it is of no use although it stays open.
 func connLost(err error) bool {
+	if err == nil {
+		return false // before the targets of errors.As, which escape to the heap
+	}
 	var pgErr *pgconn.PgError
 	var connectErr *pgconn.ConnectError
 	var netErr net.Error
 	switch {
-	case err == nil:
-		return false
 	case errors.As(err, &pgErr):
 		switch pgErr.Code {
 		case "57P01", "57P02", "57P03", readOnlySQLTransaction:

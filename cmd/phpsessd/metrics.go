@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"sync"
 	"time"
 
 	"github.com/phpsessd/phpsessd/handler"
@@ -22,6 +23,17 @@ type metrics struct {
 	reg      *prometheus.Registry
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
+
+	// The children of requests and duration that observe used, by their labels: looking
+	// one up in its vector hashes the label values, on every operation.
+	counters  sync.Map // opStatus → prometheus.Counter
+	durations sync.Map // handler.Op → prometheus.Observer
+}
+
+// opStatus is the labels of a requests counter.
+type opStatus struct {
+	op     handler.Op
+	status handler.Status
 }
 
 func newMetrics() *metrics {
@@ -42,8 +54,17 @@ func newMetrics() *metrics {
 
 // observe is handler.Config.Observe.
 func (m *metrics) observe(op handler.Op, status handler.Status, took time.Duration) {
-	m.requests.WithLabelValues(op.String(), status.String()).Inc()
-	m.duration.WithLabelValues(op.String()).Observe(took.Seconds())
+	key := opStatus{op, status}
+	c, ok := m.counters.Load(key)
+	if !ok {
+		c, _ = m.counters.LoadOrStore(key, m.requests.WithLabelValues(op.String(), status.String()))
+	}
+	c.(prometheus.Counter).Inc()
+	d, ok := m.durations.Load(op)
+	if !ok {
+		d, _ = m.durations.LoadOrStore(op, m.duration.WithLabelValues(op.String()))
+	}
+	d.(prometheus.Observer).Observe(took.Seconds())
 }
 
 // poolStats is what the metrics read of the store's connections.
