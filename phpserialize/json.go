@@ -256,6 +256,17 @@ type jsonWriter struct {
 	data  bool
 }
 
+// pair writes an object of two string members, k1 and k2 (named by tag).
+func (w *jsonWriter) pair(k1, v1, k2, v2 string) {
+	w.buf = append(w.buf, '{')
+	w.tag(k1)
+	w.str(v1)
+	w.buf = append(w.buf, ',')
+	w.tag(k2)
+	w.str(v2)
+	w.buf = append(w.buf, '}')
+}
+
 // tag writes the member name of the mapping's own metadata and a colon: name in
 // the view, "@"+name in the data mapping, where no PHP key can produce it (see
 // memberName).
@@ -418,22 +429,10 @@ func (w *jsonWriter) value(v Value, node pathNode) error {
 		return w.object(v, w.push(v, node))
 	case Serializable:
 		w.push(v, node)
-		w.buf = append(w.buf, '{')
-		w.tag("class")
-		w.str(v.Class)
-		w.buf = append(w.buf, ',')
-		w.tag("serialized")
-		w.str(v.Data)
-		w.buf = append(w.buf, '}')
+		w.pair("class", v.Class, "serialized", v.Data)
 	case Enum:
 		w.push(v, node)
-		w.buf = append(w.buf, '{')
-		w.tag("enum")
-		w.str(v.Class)
-		w.buf = append(w.buf, ',')
-		w.tag("case")
-		w.str(v.Case)
-		w.buf = append(w.buf, '}')
+		w.pair("enum", v.Class, "case", v.Case)
 	case ObjectRef:
 		w.push(v, node)
 		w.reference("objectRef", v.Slot, true)
