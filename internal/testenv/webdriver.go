@@ -79,9 +79,29 @@ func (c *Chromium) Browser() *Tab {
 	return t
 }
 
-// call sends one WebDriver command and decodes its "value" into out.
+// call sends one WebDriver command and decodes its "value" into out; any failure
+// fails the test.
 func (c *Chromium) call(method, path string, body, out any) {
 	c.tb.Helper()
+	status, raw, err := c.send(method, path, body)
+	if err != nil {
+		c.tb.Fatalf("WebDriver %s %s: %v", method, path, err)
+	}
+	var env struct {
+		Value json.RawMessage `json:"value"`
+	}
+	if err := json.Unmarshal(raw, &env); err != nil || status != http.StatusOK {
+		c.tb.Fatalf("WebDriver %s %s: HTTP %d: %s", method, path, status, raw)
+	}
+	if out != nil {
+		if err := json.Unmarshal(env.Value, out); err != nil {
+			c.tb.Fatalf("WebDriver %s %s: %v: %s", method, path, err, raw)
+		}
+	}
+}
+
+// send sends one WebDriver command and returns the HTTP status and body of its answer.
+func (c *Chromium) send(method, path string, body any) (int, []byte, error) {
 	var r io.Reader
 	if body != nil {
 		b, _ := json.Marshal(body)
@@ -91,21 +111,11 @@ func (c *Chromium) call(method, path string, body, out any) {
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := (&http.Client{Timeout: 60 * time.Second}).Do(req)
 	if err != nil {
-		c.tb.Fatalf("WebDriver %s %s: %v", method, path, err)
+		return 0, nil, err
 	}
 	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	var env struct {
-		Value json.RawMessage `json:"value"`
-	}
-	if err := json.Unmarshal(raw, &env); err != nil || resp.StatusCode != http.StatusOK {
-		c.tb.Fatalf("WebDriver %s %s: HTTP %d: %s", method, path, resp.StatusCode, raw)
-	}
-	if out != nil {
-		if err := json.Unmarshal(env.Value, out); err != nil {
-			c.tb.Fatalf("WebDriver %s %s: %v: %s", method, path, err, raw)
-		}
-	}
+	raw, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, raw, err
 }
 
 // Open loads url and waits for the page to load.
@@ -141,9 +151,32 @@ func (t *Tab) Count(selector string) int {
 	return len(v)
 }
 
-// Click clicks the element the CSS selector matches (and, for a form's button, waits
-// for the page it loads).
+// Click clicks the element the CSS selector matches, one that loads another page (a
+// form's button, a link), and waits up to 30 s for that page to replace the one shown:
+// WebDriver's click returns as soon as the click is dispatched, often before the
+// browser has even sent the request.
 func (t *Tab) Click(selector string) {
 	t.c.tb.Helper()
+	shown := t.find("html")
 	t.c.call("POST", "/session/"+t.id+"/element/"+t.find(selector)+"/click", map[string]any{}, nil)
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		// The element of a page that was replaced is stale: 404, "stale element reference".
+		status, raw, err := t.c.send("GET", "/session/"+t.id+"/element/"+shown+"/name", nil)
+		if err == nil && status == http.StatusNotFound && bytes.Contains(raw, []byte("stale element reference")) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.c.tb.Fatalf("clicking %s: no new page loaded in 30 s (HTTP %d: %s, %v)", selector, status, raw, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// The new page's document may still be loading: wait for it to be complete.
+	var state string
+	for deadline := time.Now().Add(30 * time.Second); state != "complete"; time.Sleep(50 * time.Millisecond) {
+		t.c.call("POST", "/session/"+t.id+"/execute/sync",
+			map[string]any{"script": "return document.readyState", "args": []any{}}, &state)
+		if time.Now().After(deadline) {
+			t.c.tb.Fatalf("clicking %s: the new page was still %q after 30 s", selector, state)
+		}
+	}
 }
