@@ -195,6 +195,9 @@ func TestAFailedServersSessionsMoveToTheNextLiveServerAndBack(t *testing.T) {
 			if p := s.mustGet(created, "do=count"); p.int("n") != 1 {
 				t.Fatalf("new session during the outage: n = %d", p.int("n"))
 			}
+			// What it moves home with, beside its data: its row's times, addresses and counter.
+			s.execOn(other, `UPDATE php_session SET sess_created = 1000, sess_addr_created = '192.0.2.9', sess_counter = 7
+WHERE sess_id = $1`, createdID)
 			heldID := sessionIDs("held", 2, 1)[down][0]
 			held := s.web.Browser()
 			held.SetCookie("PHPSESSID", heldID)
@@ -262,8 +265,12 @@ func TestAFailedServersSessionsMoveToTheNextLiveServerAndBack(t *testing.T) {
 				if p := s.mustGet(c.b, "do=count"); p.int("n") != c.want {
 					t.Errorf("session %s made during the outage, after the failback: n = %d, want %d", c.id, p.int("n"), c.want)
 				}
-				if _, ok := s.rowOn(where(c.id), c.id); !ok {
+				r, ok := s.rowOn(where(c.id), c.id)
+				if !ok {
 					t.Errorf("session %s made during the outage is not at its server after the failback", c.id)
+				} else if c.id == createdID && (r.Created != 1000 || r.AddrCreated != "192.0.2.9" || r.Counter != 8) {
+					t.Errorf("session %s moved home without what its row had: created %d, address created %q, counter %d; want 1000, 192.0.2.9, 8 (7 + this request's write)",
+						c.id, r.Created, r.AddrCreated, r.Counter)
 				}
 				if _, ok := s.rowOn(other, c.id); ok {
 					t.Errorf("session %s made during the outage is still on the server it moved from", c.id)

@@ -147,6 +147,20 @@ func (s *site) rowOn(i int, id string) (row, bool) {
 	return s.scanRow(conn, id)
 }
 
+// execOn runs a statement on server i of a site of several servers, on a connection
+// of its own.
+func (s *site) execOn(i int, sql string, args ...any) {
+	s.t.Helper()
+	conn, err := pgx.Connect(context.Background(), s.servers[i])
+	if err != nil {
+		s.t.Fatalf("server %d: %v", i, err)
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(context.Background(), sql, args...); err != nil {
+		s.t.Fatalf("server %d: %s: %v", i, sql, err)
+	}
+}
+
 func (s *site) scanRow(db *pgx.Conn, id string) (row, bool) {
 	s.t.Helper()
 	var r row

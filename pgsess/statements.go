@@ -13,6 +13,7 @@ type statements struct {
 	write       string
 	touch       string // touches the row, or creates it empty
 	importRow   string // inserts a session with given times unless a live one has its id
+	put         string // stores a row as it is, replacing the row of its id
 	delete      string
 	exists      string
 	gcDelete    string
@@ -83,17 +84,20 @@ func newStatements(table string, lease, decoded bool) statements {
 	// In write, v.decoded is the 12th array; in writeLocked, $13.
 	var decodedSet, decodedCol, decodedVal, decodedLocked, decodedArray, decodedName, decodedNull string
 	var decodedImportSet, decodedImportVal string // in importRow, $7
+	var decodedPutSet, decodedPutVal string       // in put, $15
 	if decoded {
 		decodedSet, decodedCol, decodedVal = ", sess_decoded = v.decoded::jsonb", ", sess_decoded", ", v.decoded::jsonb"
 		decodedLocked, decodedArray, decodedName = ", sess_decoded = $13::jsonb", ", $12::text[]", ", decoded"
 		decodedNull = ", sess_decoded = NULL"
 		decodedImportSet, decodedImportVal = ", sess_decoded = $7::jsonb", ", $7::jsonb"
+		decodedPutSet, decodedPutVal = ", sess_decoded = $15::jsonb", ", $15::jsonb"
 	}
 	base := strings.Trim(strings.ReplaceAll(table, `"."`, "_"), `"`)
 	r := strings.NewReplacer("{table}", table, "{index}", base+"_expire_idx", "{decodedIndex}", base+"_decoded_idx",
 		"{decodedSet}", decodedSet, "{decodedCol}", decodedCol, "{decodedVal}", decodedVal,
 		"{decodedLocked}", decodedLocked, "{decodedArray}", decodedArray, "{decodedName}", decodedName,
-		"{decodedNull}", decodedNull, "{decodedImportSet}", decodedImportSet, "{decodedImportVal}", decodedImportVal)
+		"{decodedNull}", decodedNull, "{decodedImportSet}", decodedImportSet, "{decodedImportVal}", decodedImportVal,
+		"{decodedPutSet}", decodedPutSet, "{decodedPutVal}", decodedPutVal)
 	st := statements{
 		tableExists: `SELECT to_regclass($1) IS NOT NULL`,
 		migrateLock: `SELECT pg_advisory_xact_lock(hashtext('phpsessd schema ' || $1))`,
@@ -175,6 +179,19 @@ inserted AS (
   WHERE NOT EXISTS (SELECT FROM {table} WHERE sess_id = $1)
   RETURNING 1)
 SELECT (SELECT count(*) FROM replaced) + (SELECT count(*) FROM inserted)`),
+		// Every column but a lease's, without relying on a unique index. Every parameter
+		// is typed by its column in the UPDATE.
+		put: r.Replace(`WITH updated AS (
+  UPDATE {table} SET sess_name = $2, sess_data = $3, sess_created = $4, sess_modified = $5, sess_expire = $6,
+    sess_addr_created = $7, sess_addr_modified = $8, sess_counter = $9, sess_error = $10, sess_warning = $11,
+    sess_notice = $12, sess_err_message = $13, sess_custom = $14{decodedPutSet}
+  WHERE sess_id = $1
+  RETURNING 1)
+INSERT INTO {table} (sess_id, sess_name, sess_data, sess_created, sess_modified, sess_expire,
+  sess_addr_created, sess_addr_modified, sess_counter,
+  sess_error, sess_warning, sess_notice, sess_err_message, sess_custom{decodedCol})
+SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14{decodedPutVal}
+WHERE NOT EXISTS (SELECT FROM updated)`),
 		delete:  r.Replace(`DELETE FROM {table} WHERE sess_id = $1`),
 		decoded: decoded,
 		// jsonb_path_ops: the index of @> and @? queries (WHERE sess_decoded @> '{"user": {"id": 42}}').

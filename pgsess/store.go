@@ -524,6 +524,29 @@ func (s *Store) Import(ctx context.Context, id, name string, data []byte, modifi
 	return n > 0, s.wrap(err)
 }
 
+// Put stores sess as it is — its times, addresses, counter and meta — replacing the row
+// of its id (a lease on that row stays): for a session moved from another server, which
+// keeps what it had there. The caller holds the session's lock, or knows that no
+// request does.
+func (s *Store) Put(ctx context.Context, sess *Session) error {
+	if err := s.init(ctx); err != nil {
+		return err
+	}
+	args := []any{sess.ID, sess.Name, encodeText(sess.Data), sess.Created, sess.Modified, sess.Expire,
+		sess.AddrCreated, sess.AddrModified, sess.Counter, sess.Error, sess.Warning, sess.Notice,
+		encodeText([]byte(sess.ErrMessage)), encodeText([]byte(sess.Custom))}
+	if s.sql.decoded {
+		args = append(args, s.decode(sess.Data))
+	}
+	err := s.exec(ctx, ifUnsent, s.sql.put, args...)
+	if isUniqueViolation(err) {
+		// Another writer inserted the row between the UPDATE and the INSERT; now the
+		// UPDATE applies.
+		err = s.exec(ctx, ifUnsent, s.sql.put, args...)
+	}
+	return s.wrap(err)
+}
+
 // Exists reports whether a session with this id exists and has not expired (PHP's
 // validateId for use_strict_mode).
 func (s *Store) Exists(ctx context.Context, id string) (bool, error) {

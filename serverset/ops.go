@@ -75,8 +75,9 @@ func (s *Set) Lock(ctx context.Context, id, name, addr, token string) (*pgsess.S
 func isNew(sess *pgsess.Session) bool { return sess.Counter == 0 && len(sess.Data) == 0 }
 
 // fetch looks for id's session on the live servers other than home, the server that
-// lacks it, and moves the first live one found to home: it writes it there, then
-// deletes it where it was, and returns it; nil when none has it. With locked (the
+// lacks it, and moves the first live one found to home: it stores it there as it was
+// (its times, addresses and counter too: pgsess.Store.Put), then deletes it where it
+// was, and returns it; nil when none has it. With locked (the
 // caller holds id's lock on home under the client's name and addr), the move holds
 // the session's lock where it was too: when another lock holds it there, fetch returns
 // pgsess.ErrLocked and moves nothing. A server that cannot be reached is skipped.
@@ -114,8 +115,7 @@ func (s *Set) fetch(ctx context.Context, home *server, id, name, addr string, lo
 				continue
 			}
 		}
-		err = home.Store.Write(ctx, pgsess.Write{ID: id, Name: found.Name, Data: found.Data, Meta: found.Meta,
-			Addr: found.AddrModified})
+		err = home.Store.Put(ctx, found)
 		if err == nil {
 			if derr := f.Store.Destroy(ctx, id); derr != nil {
 				s.log.Warn().Err(derr).Str("server", f.Name).Msg("a session moved to its server stays where it was too: deleting it there failed")

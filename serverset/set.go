@@ -46,6 +46,7 @@ type Store interface {
 	NewToken() string
 	Lock(ctx context.Context, id, name, addr, token string) (*pgsess.Session, error)
 	Write(ctx context.Context, w pgsess.Write) error
+	Put(ctx context.Context, sess *pgsess.Session) error
 	Touch(ctx context.Context, id, name, addr, token string) error
 	Release(ctx context.Context, id, token string) error
 	WaitFree(ctx context.Context, id string) error
