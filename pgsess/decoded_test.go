@@ -32,10 +32,7 @@ func decodedOf(t *testing.T, dsn, id string) *string {
 }
 
 func TestDecodedColumnFollowsEveryWriteInEveryLockMethod(t *testing.T) {
-	for _, tc := range []struct {
-		name  string
-		locks LockMethod
-	}{{"host-only", nil}, {"lease", Lease{Duration: 15 * time.Second}}, {"advisory", Advisory{}}} {
+	for _, tc := range everyLockMethod {
 		t.Run(tc.name, func(t *testing.T) {
 			dsn := testenv.SharedPG(t).NewDatabase(t)
 			s := openStore(t, dsn, Options{CreateTable: true, Decode: testDecode, Locks: tc.locks, KeepExpired: true})

@@ -49,10 +49,7 @@ func TestImportKeepsTheTimesAndNeverOverwritesALiveSession(t *testing.T) {
 // binary bytes) — over a missing row and over one the lock made (Lease), and the lock still ends
 // it: the write under the lock that follows counts on from the row put.
 func TestPutStoresTheRowAsItIsAndTheLockHoldsOverIt(t *testing.T) {
-	for _, tc := range []struct {
-		name  string
-		locks LockMethod
-	}{{"host-only", nil}, {"lease", Lease{Duration: 15 * time.Second}}, {"advisory", Advisory{}}} {
+	for _, tc := range everyLockMethod {
 		t.Run(tc.name, func(t *testing.T) {
 			dsn := testenv.SharedPG(t).NewDatabase(t)
 			s := openStore(t, dsn, Options{CreateTable: true, Decode: testDecode, Locks: tc.locks, MaxLifetime: 100 * time.Second})

@@ -31,6 +31,13 @@ func openStore(t *testing.T, dsn string, o Options) *Store {
 	return s
 }
 
+// everyLockMethod is each lock method, named, for tests that run under each: host-only
+// locking (nil), Lease and Advisory.
+var everyLockMethod = []struct {
+	name  string
+	locks LockMethod
+}{{"host-only", nil}, {"lease", Lease{Duration: 15 * time.Second}}, {"advisory", Advisory{}}}
+
 func TestWriteCreatesThenUpdatesTheRow(t *testing.T) {
 	dsn := testenv.SharedPG(t).NewDatabase(t)
 	s := openStore(t, dsn, Options{CreateTable: true, MaxLifetime: 100 * time.Second})
