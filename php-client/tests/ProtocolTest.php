@@ -43,6 +43,60 @@ final class ProtocolTest extends TestCase
         $this->assertSame([$field, 'x'], $fields);
     }
 
+    /**
+     * The reply decoder under mutation, as a fuzzer would drive it: from valid replies of
+     * random fields, bytes flipped, inserted and removed, and lengths cut, it either
+     * returns what encodes back to exactly the payload or throws ProtocolException —
+     * never another error, a warning, or fields it did not read. Seeded, so a failure
+     * repeats; PHPSESSD_FUZZ_SEED picks another seed.
+     */
+    public function testReplyDecoderUnderMutationDecodesExactlyOrThrowsProtocolException(): void
+    {
+        $seed = (int) (getenv('PHPSESSD_FUZZ_SEED') ?: 20261203);
+        mt_srand($seed);
+        $rounds = 20000;
+        $decoded = 0;
+        for ($round = 0; $round < $rounds; $round++) {
+            $payload = pack('nN', mt_rand(0, 0xFFFF), mt_rand(0, 0x7FFFFFFF));
+            for ($n = mt_rand(0, 6); $n > 0; $n--) {
+                $field = $this->randomBytes(mt_rand(0, 3) === 0 ? mt_rand(0, 300) : mt_rand(0, 8));
+                $payload .= pack('N', strlen($field)) . $field;
+            }
+            for ($m = mt_rand(0, 3); $m > 0; $m--) {
+                $at = mt_rand(0, strlen($payload));
+                $payload = match (mt_rand(0, 3)) {
+                    0 => substr($payload, 0, $at) . chr(mt_rand(0, 255)) . substr($payload, $at + 1),
+                    1 => substr($payload, 0, $at) . $this->randomBytes(mt_rand(1, 4)) . substr($payload, $at),
+                    2 => substr($payload, 0, $at) . substr($payload, $at + mt_rand(1, 4)),
+                    3 => substr($payload, 0, $at),
+                };
+            }
+            try {
+                [$status, $id, $fields] = Protocol::decodeReply($payload);
+            } catch (ProtocolException) {
+                continue;
+            }
+            $again = pack('nN', $status, $id);
+            foreach ($fields as $field) {
+                $again .= pack('N', strlen($field)) . $field;
+            }
+            $this->assertSame(bin2hex($payload), bin2hex($again), sprintf('seed %d, round %d', $seed, $round));
+            $decoded++;
+        }
+        // Both outcomes were exercised, not only one.
+        $this->assertGreaterThan($rounds / 10, $decoded);
+        $this->assertLessThan($rounds, $decoded);
+    }
+
+    private function randomBytes(int $n): string
+    {
+        $bytes = '';
+        for ($i = 0; $i < $n; $i++) {
+            $bytes .= chr(mt_rand(0, 255));
+        }
+        return $bytes;
+    }
+
     public function testReplyWithoutFieldsDecodesToNoFields(): void
     {
         $this->assertSame([Protocol::LOCK_TIMEOUT, 0xFFFFFFFF, []], Protocol::decodeReply(pack('nN', 8, 0xFFFFFFFF)));
