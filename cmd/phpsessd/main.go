@@ -271,10 +271,27 @@ func lockMethod(cfg *iniconf.Config) pgsess.LockMethod {
 	case cfg.LockMethod == "lease":
 		// The owner names this daemon among those sharing the database, the same
 		// across its restarts: its host and socket.
-		host, _ := os.Hostname()
-		return pgsess.Lease{Duration: cfg.LockLease, Owner: host + ":" + cfg.Listen.String()}
+		return pgsess.Lease{Duration: cfg.LockLease, Owner: hostID() + ":" + cfg.Listen.String()}
 	}
 	return pgsess.Advisory{}
+}
+
+// machineIDFiles are where a host's machine id is: systemd's, then D-Bus's copy.
+var machineIDFiles = []string{"/etc/machine-id", "/var/lib/dbus/machine-id"}
+
+// hostID names this host among those sharing a database: its host name, and the
+// machine id of the first of machineIDFiles that has one, so that two hosts that share
+// a name (cloned machines, containers given the same host name) are still two.
+func hostID() string {
+	host, _ := os.Hostname()
+	for _, path := range machineIDFiles {
+		if b, err := os.ReadFile(path); err == nil {
+			if id := strings.TrimSpace(string(b)); id != "" {
+				return host + "#" + id
+			}
+		}
+	}
+	return host
 }
 
 // collector is the store of phpsessd gc.
