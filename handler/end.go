@@ -97,7 +97,10 @@ const endTimeout = 10 * time.Minute
 // selects, but the one this connection's request has open, each under its lock, as a
 // READ takes it: a request holding the session writes first, and one that comes after
 // finds none. A session whose lock stays held for LockTimeout is left and counted as
-// busy; one that changed meanwhile so that it no longer matches is left too.
+// busy, as is one whose request, holding it, waits for this request's session (two
+// requests ending each other's sessions: the second to wait gives up at once, and the
+// first ends its session once it is written); one that changed meanwhile so that it no
+// longer matches is left too.
 func (c *conn) endSessions(ctx context.Context, filterField []byte) ([][]byte, error) {
 	f, err := ParseSessionFilter(filterField)
 	if err != nil {
@@ -125,7 +128,7 @@ func (c *conn) endSessions(ctx context.Context, filterField []byte) ([][]byte, e
 			}
 			done, err := c.endOne(ctx, f, sess.ID)
 			switch {
-			case errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
+			case errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil, errors.Is(err, errDeadlock):
 				busy++
 			case err != nil:
 				return nil, err
@@ -145,9 +148,11 @@ func (c *conn) endSessions(ctx context.Context, filterField []byte) ([][]byte, e
 }
 
 // endOne ends session id under its lock if it still matches f once locked; it returns
-// whether it did. Waiting for the lock past LockTimeout gives context.DeadlineExceeded.
+// whether it did. Waiting for the lock past LockTimeout gives context.DeadlineExceeded,
+// and a wait that would deadlock with this request's own lock (the holder of id waits
+// for it: its request is ending this one's session too) errDeadlock, at once.
 func (c *conn) endOne(ctx context.Context, f SessionFilter, id string) (bool, error) {
-	l := sessionLock{srv: c.srv, log: c.log}
+	l := sessionLock{srv: c.srv, log: c.log, alsoHeld: c.lock.id}
 	defer l.end()
 	wait, cancel := context.WithTimeout(ctx, c.srv.config().LockTimeout)
 	defer cancel()

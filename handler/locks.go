@@ -2,6 +2,7 @@ package handler
 
 import (
 	"context"
+	"errors"
 	"sync"
 )
 
@@ -42,7 +43,15 @@ type lockEntry struct {
 	token chan struct{} // holds one value while the lock is held
 	refs  int           // holder and waiters; the entry is dropped at zero
 	left  handover      // left by the last holder, for the next
+	// waitsFor is the id whose lock the holder of this one waits for while it holds
+	// this one (END_SESSIONS waits for other sessions while its request holds its
+	// own), "" when it waits for none: the edges lock follows to find a cycle.
+	waitsFor string
 }
+
+// errDeadlock is lock's error when waiting would close a cycle of holders each waiting
+// for the next one's lock: none of them would ever get it.
+var errDeadlock = errors.New("waiting for this session's lock would deadlock: its holder waits, in turn, for the lock this request holds")
 
 // newLockTable returns an empty lock table.
 func newLockTable() *lockTable { return &lockTable{m: make(map[string]*lockEntry)} }
@@ -50,14 +59,42 @@ func newLockTable() *lockTable { return &lockTable{m: make(map[string]*lockEntry
 // lock blocks until id is free or ctx ends; it then returns ctx's error and holds
 // nothing. It returns what the last holder left. Calling the returned release function
 // ends the lock, leaving its argument to the next holder; later calls do nothing.
-func (t *lockTable) lock(ctx context.Context, id string) (func(handover), handover, error) {
+//
+// holding is the id whose lock the caller holds while it waits, "" for none. When id's
+// holder waits, directly or through other holders, for holding, lock returns
+// errDeadlock at once instead of waiting: of the requests in such a cycle, the last one
+// to wait gives up, and the others go on as it releases what it holds.
+func (t *lockTable) lock(ctx context.Context, id, holding string) (func(handover), handover, error) {
 	t.mu.Lock()
+	var waiter *lockEntry // holding's entry, which records the wait
+	if holding != "" {
+		waiter = t.m[holding]
+		for cur, steps := id, 0; waiter != nil && steps <= len(t.m); steps++ {
+			next := t.m[cur]
+			if next == nil || next.waitsFor == "" {
+				break
+			}
+			if next.waitsFor == holding {
+				t.mu.Unlock()
+				return nil, handover{}, errDeadlock
+			}
+			cur = next.waitsFor
+		}
+	}
 	e := t.m[id]
 	if e == nil {
 		e = &lockEntry{token: make(chan struct{}, 1)}
 		t.m[id] = e
 	}
 	e.refs++
+	if waiter != nil {
+		waiter.waitsFor = id
+		defer func() {
+			t.mu.Lock()
+			waiter.waitsFor = ""
+			t.mu.Unlock()
+		}()
+	}
 	t.mu.Unlock()
 
 	select {

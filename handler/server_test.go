@@ -636,6 +636,68 @@ func TestReadUnlockedNeitherWaitsForTheLockNorWrites(t *testing.T) {
 	}
 }
 
+// Two requests of one user, on two devices, each ending the other sessions of that user
+// (each holds its own session's lock and waits for the other's): the second to wait
+// gives up on the first one's session at once (busy) instead of both waiting out
+// lock_timeout, and once it writes its session, the first ends it.
+func TestTwoEndSessionsEndingEachOthersSessionsDoNotWaitForEachOther(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		locks pgsess.LockMethod
+	}{{"host-only", nil}, {"lease", leases}, {"advisory", pgsess.Advisory{}}} {
+		t.Run(tc.name, func(t *testing.T) {
+			// Without the check both would wait this long, and end nothing.
+			e := newEnvLocking(t, handler.Config{Locking: true, LockTimeout: time.Minute},
+				testenv.SharedPG(t).NewDatabase(t), tc.locks)
+			data := `user|a:1:{s:2:"id";i:42;}`
+			devices := map[string]*client{}
+			for _, id := range []string{"device1", "device2"} {
+				c := e.hello()
+				c.ok(handler.OpRead, id)
+				write(c, id, data)
+				devices[id] = e.hello()
+				devices[id].ok(handler.OpRead, id)
+			}
+			type answer struct {
+				id  string
+				rep handler.Reply
+			}
+			answers := make(chan answer, 2)
+			for id, c := range devices {
+				sent := c.send(handler.OpEndSessions, `{"path":"user.id","value":42}`)
+				go func() {
+					rep := c.recv()
+					if rep.ID != sent {
+						t.Errorf("%s: reply to request %d, sent %d", id, rep.ID, sent)
+					}
+					answers <- answer{id, rep}
+				}()
+			}
+			var first answer
+			select {
+			case first = <-answers:
+			case <-time.After(15 * time.Second):
+				t.Fatal("both END_SESSIONS wait for each other's session (lock_timeout is a minute)")
+			}
+			if first.rep.Status != handler.StatusOK || field(first.rep, 0) != "0" || field(first.rep, 1) != "1" {
+				t.Fatalf("the first END_SESSIONS to answer (%s): %s %q, want 0 ended, 1 busy", first.id, first.rep.Status, first.rep.Fields)
+			}
+			write(devices[first.id], first.id, data)
+			second := <-answers
+			if second.rep.Status != handler.StatusOK || field(second.rep, 0) != "1" || field(second.rep, 1) != "0" {
+				t.Fatalf("the second END_SESSIONS (%s): %s %q, want 1 ended once the first wrote", second.id, second.rep.Status, second.rep.Fields)
+			}
+			if _, there := rowData(t, e.dsn, first.id); there {
+				t.Errorf("%s, ended by the other device's request, is still there", first.id)
+			}
+			write(devices[second.id], second.id, data)
+			if _, there := rowData(t, e.dsn, second.id); !there {
+				t.Errorf("%s, the session that ended the other, is gone", second.id)
+			}
+		})
+	}
+}
+
 // END_SESSIONS ends the sessions whose data holds the value at the path, each under
 // its lock: a request holding one writes first, and the session does not come back.
 // The asking request's own session stays; one locked for lock_timeout is left as busy.

@@ -57,6 +57,10 @@ type sessionLock struct {
 	// contended: this holder or one before it in the chain found the store's lock
 	// held by another daemon.
 	contended bool
+	// alsoHeld is the session whose lock the same request holds while it takes this
+	// one (END_SESSIONS's own session), "" for none: the lock table refuses a wait that
+	// would deadlock with it (errDeadlock).
+	alsoHeld string
 }
 
 // take takes id's lock and reads the session, as Store.Lock (or Store.Read when the
@@ -70,7 +74,7 @@ func (l *sessionLock) take(ctx context.Context, wait func() context.Context, id,
 		release, left, ok := l.srv.table.tryLock(id)
 		if !ok {
 			var err error
-			if release, left, err = l.srv.table.lock(wait(), id); err != nil {
+			if release, left, err = l.srv.table.lock(wait(), id, l.alsoHeld); err != nil {
 				return nil, err
 			}
 		}
