@@ -182,12 +182,18 @@ type FPMShare struct {
 // CPUms returns the CPU per request of the window, in milliseconds, of the named
 // component, and whether it was measured.
 func (r *Result) CPUms(name string) (float64, bool) {
+	u, ok := r.cpuUse(name)
+	return u.MsPerRequest, ok
+}
+
+// cpuUse returns the named component's CPU, and whether it was measured.
+func (r *Result) cpuUse(name string) (CPUUse, bool) {
 	for _, u := range r.CPU {
 		if u.Name == name {
-			return u.MsPerRequest, true
+			return u, true
 		}
 	}
-	return 0, false
+	return CPUUse{}, false
 }
 
 // Error kinds.
@@ -307,6 +313,7 @@ func Merge(runs ...*Result) *Result {
 				m.CPU = append(m.CPU, CPUUse{Name: u.Name})
 			}
 			m.CPU[i].Seconds += u.Seconds
+			m.CPU[i].UserSeconds += u.UserSeconds
 		}
 		for i, p := range r.PerFPM {
 			if i == len(m.PerFPM) {
@@ -325,9 +332,7 @@ func Merge(runs ...*Result) *Result {
 	}
 	m.Latency = Summarize(m.latencies)
 	for i := range m.CPU {
-		if m.Requests > 0 {
-			m.CPU[i].MsPerRequest = 1000 * m.CPU[i].Seconds / float64(m.Requests)
-		}
+		m.CPU[i].perRequest(m.Requests)
 	}
 	for i := range m.PerFPM {
 		m.PerFPM[i].Share = ratio(float64(m.PerFPM[i].Requests), float64(m.Requests))
@@ -398,7 +403,7 @@ func run(ctx context.Context, cfg Config, pools int, newReq func(client int) req
 	stopAt := measureFrom.Add(cfg.Duration)
 	// The components' CPU is read when the measured window starts, and again once
 	// its last request has ended.
-	var cpu0 []float64
+	var cpu0 []CPUTime
 	var cpuErr error
 	sampled := make(chan struct{})
 	go func() {
@@ -488,7 +493,7 @@ func run(ctx context.Context, cfg Config, pools int, newReq func(client int) req
 		return nil, err
 	}
 
-	res := &Result{Config: cfg, GeneratorCPU: SelfCPU() - cpuRun0, WallSeconds: time.Since(start).Seconds()}
+	res := &Result{Config: cfg, GeneratorCPU: SelfCPU().Total() - cpuRun0.Total(), WallSeconds: time.Since(start).Seconds()}
 	var all []time.Duration
 	end := measureFrom
 	for c := range lat {

@@ -696,12 +696,12 @@ func TestMergeSumsRunsAndSummarizesTheirLatenciesTogether(t *testing.T) {
 	}
 	a := &Result{Config: Config{Warmup: 2 * time.Second, Duration: time.Second}, Requests: 3, Seconds: 1,
 		Errors: 1, ErrorKinds: map[string]int64{"http": 1}, Made: 10, Lost: 1, LostIn: 1,
-		CPU:       []CPUUse{{Name: CPUFPM, Seconds: 0.3}, {Name: CPUGenerator, Seconds: 0.1}},
+		CPU:       []CPUUse{{Name: CPUFPM, Seconds: 0.3, UserSeconds: 0.1}, {Name: CPUGenerator, Seconds: 0.1}},
 		PerFPM:    []FPMShare{{FPM: "p1", Clients: 1, Requests: 2}, {FPM: "p2", Clients: 1, Requests: 1}},
 		latencies: ms(1, 2, 3), poolLatencies: [][]time.Duration{ms(1, 2), ms(3)}}
 	b := &Result{Config: Config{Warmup: time.Second, Duration: time.Second}, Requests: 1, Seconds: 1,
 		Errors: 2, ErrorKinds: map[string]int64{"http": 1, "php": 1}, Made: 5,
-		CPU:       []CPUUse{{Name: CPUFPM, Seconds: 0.5}, {Name: CPUGenerator, Seconds: 0.3}},
+		CPU:       []CPUUse{{Name: CPUFPM, Seconds: 0.5, UserSeconds: 0.3}, {Name: CPUGenerator, Seconds: 0.3}},
 		PerFPM:    []FPMShare{{FPM: "p1", Clients: 1, Requests: 0}, {FPM: "p2", Clients: 1, Requests: 1}},
 		latencies: ms(100), poolLatencies: [][]time.Duration{nil, ms(100)}}
 
@@ -715,8 +715,8 @@ func TestMergeSumsRunsAndSummarizesTheirLatenciesTogether(t *testing.T) {
 	if m.Errors != 3 || m.ErrorKinds["http"] != 2 || m.ErrorKinds["php"] != 1 || m.Made != 15 || m.Lost != 1 || m.LostIn != 1 {
 		t.Errorf("errors %d %v, made %d, lost %d in %d", m.Errors, m.ErrorKinds, m.Made, m.Lost, m.LostIn)
 	}
-	if fpm, _ := m.CPUms(CPUFPM); fpm != 200 { // 0.8 s over 4 requests
-		t.Errorf("PHP-FPM %v ms per request, want 200", fpm)
+	if fpm, _ := m.cpuUse(CPUFPM); fpm.MsPerRequest != 200 || fpm.UserMsPerRequest != 100 { // 0.8 s, 0.4 s of it user, over 4 requests
+		t.Errorf("PHP-FPM %v ms per request, %v of it user; want 200 and 100", fpm.MsPerRequest, fpm.UserMsPerRequest)
 	}
 	if m.Latency.Max != 100 || m.Latency.P50 != 2 {
 		t.Errorf("latency %+v: want max 100, p50 2 over both runs", m.Latency)

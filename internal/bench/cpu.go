@@ -29,6 +29,12 @@ type ProcStat struct {
 // Own is the process's own user+system CPU in seconds.
 func (p ProcStat) Own() float64 { return float64(p.Utime+p.Stime) / ClockTicks }
 
+// CPUTime is CPU seconds in user mode and in the kernel (system).
+type CPUTime struct{ User, System float64 }
+
+// Total is user + system.
+func (t CPUTime) Total() float64 { return t.User + t.System }
+
 // Reaped is the user+system CPU in seconds of the children the process reaped.
 func (p ProcStat) Reaped() float64 { return float64(p.Cutime+p.Cstime) / ClockTicks }
 
@@ -91,7 +97,7 @@ func Procs() map[int]ProcStat {
 	return out
 }
 
-// TreeCPU returns the user+system CPU seconds used so far by the process trees rooted
+// TreeCPU returns the user and system CPU seconds used so far by the process trees rooted
 // at roots: for every process in them now (zombies included), its own time and the
 // time of the children it reaped. A process that ran in a tree and has exited since
 // counts in the reaped time of whichever process of the tree waited for it, so the
@@ -101,17 +107,17 @@ func Procs() map[int]ProcStat {
 // and no longer counted; neither server does that to its children.)
 //
 // procs is a snapshot from Procs. A root that is not in it is an error.
-func TreeCPU(procs map[int]ProcStat, roots ...int) (float64, error) {
+func TreeCPU(procs map[int]ProcStat, roots ...int) (CPUTime, error) {
 	children := map[int][]int{}
 	for pid, p := range procs {
 		children[p.PPID] = append(children[p.PPID], pid)
 	}
 	seen := map[int]bool{}
-	total := 0.0
+	var user, system uint64
 	queue := []int{}
 	for _, r := range roots {
 		if _, ok := procs[r]; !ok {
-			return 0, fmt.Errorf("bench: process %d is not running", r)
+			return CPUTime{}, fmt.Errorf("bench: process %d is not running", r)
 		}
 		queue = append(queue, r)
 	}
@@ -123,20 +129,21 @@ func TreeCPU(procs map[int]ProcStat, roots ...int) (float64, error) {
 		}
 		seen[pid] = true
 		p := procs[pid]
-		total += p.Own() + p.Reaped()
+		user += p.Utime + p.Cutime
+		system += p.Stime + p.Cstime
 		queue = append(queue, children[pid]...)
 	}
-	return total, nil
+	return CPUTime{User: float64(user) / ClockTicks, System: float64(system) / ClockTicks}, nil
 }
 
-// SelfCPU returns the user+system CPU seconds this process has used, its children
+// SelfCPU returns the user and system CPU seconds this process has used, its children
 // not included (getrusage, finer than /proc's clock ticks).
-func SelfCPU() float64 {
+func SelfCPU() CPUTime {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
+		return CPUTime{}
 	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+	return CPUTime{User: time.Duration(ru.Utime.Nano()).Seconds(), System: time.Duration(ru.Stime.Nano()).Seconds()}
 }
 
 // Component names of the CPU a run measures.
@@ -158,13 +165,25 @@ type Component struct {
 type CPUUse struct {
 	Name    string  `json:"name"`
 	Seconds float64 `json:"cpu_s"`
-	// MsPerRequest is Seconds over the requests of the window, in milliseconds.
-	MsPerRequest float64 `json:"ms_per_request"`
+	// UserSeconds is the part of Seconds in user mode; the rest was in the kernel.
+	UserSeconds float64 `json:"user_s"`
+	// MsPerRequest is Seconds over the requests of the window, in milliseconds, and
+	// UserMsPerRequest UserSeconds.
+	MsPerRequest     float64 `json:"ms_per_request"`
+	UserMsPerRequest float64 `json:"user_ms_per_request"`
+}
+
+// perRequest sets u's per-request figures for n requests.
+func (u *CPUUse) perRequest(n int64) {
+	if n > 0 {
+		u.MsPerRequest = 1000 * u.Seconds / float64(n)
+		u.UserMsPerRequest = 1000 * u.UserSeconds / float64(n)
+	}
 }
 
 // sampleCPU reads the CPU seconds of each component, then of this process.
-func sampleCPU(comps []Component) ([]float64, error) {
-	out := make([]float64, 0, len(comps)+1)
+func sampleCPU(comps []Component) ([]CPUTime, error) {
+	out := make([]CPUTime, 0, len(comps)+1)
 	var procs map[int]ProcStat
 	if len(comps) > 0 {
 		procs = Procs()
@@ -180,7 +199,7 @@ func sampleCPU(comps []Component) ([]float64, error) {
 }
 
 // cpuUse turns two samples of sampleCPU into the components' use over n requests.
-func cpuUse(comps []Component, before, after []float64, n int64) []CPUUse {
+func cpuUse(comps []Component, before, after []CPUTime, n int64) []CPUUse {
 	names := make([]string, 0, len(comps)+1)
 	for _, c := range comps {
 		names = append(names, c.Name)
@@ -188,11 +207,9 @@ func cpuUse(comps []Component, before, after []float64, n int64) []CPUUse {
 	names = append(names, CPUGenerator)
 	out := make([]CPUUse, len(names))
 	for i, name := range names {
-		u := CPUUse{Name: name, Seconds: max(0, after[i]-before[i])}
-		if n > 0 {
-			u.MsPerRequest = 1000 * u.Seconds / float64(n)
-		}
-		out[i] = u
+		user, system := max(0, after[i].User-before[i].User), max(0, after[i].System-before[i].System)
+		out[i] = CPUUse{Name: name, Seconds: user + system, UserSeconds: user}
+		out[i].perRequest(n)
 	}
 	return out
 }

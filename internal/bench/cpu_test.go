@@ -31,9 +31,9 @@ func init() {
 
 // burn uses about a tenth of a second of CPU.
 func burn() {
-	start := SelfCPU()
+	start := SelfCPU().Total()
 	x := 1.0
-	for SelfCPU()-start < 0.1 {
+	for SelfCPU().Total()-start < 0.1 {
 		for i := 0; i < 100000; i++ {
 			x = x*1.0000001 + 1e-9
 		}
@@ -114,8 +114,12 @@ func TestTreeCPUCountsLiveAndReapedChildren(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if live := tree - p.Own() - p.Reaped(); live <= 0 {
-		t.Fatalf("the live child's CPU is not in the tree: tree %.2f s, parent own %.2f s + reaped %.2f s", tree, p.Own(), p.Reaped())
+	if live := tree.Total() - p.Own() - p.Reaped(); live <= 0 {
+		t.Fatalf("the live child's CPU is not in the tree: tree %.2f s, parent own %.2f s + reaped %.2f s", tree.Total(), p.Own(), p.Reaped())
+	}
+	// The helpers burn in user mode: most of the tree's time is user time.
+	if tree.User < tree.System {
+		t.Fatalf("tree: user %.2f s, system %.2f s: the burning children's time is not user time", tree.User, tree.System)
 	}
 	if _, err := TreeCPU(procs, 1<<30); err == nil {
 		t.Fatal("no error for a process that does not exist")
@@ -140,8 +144,12 @@ func TestParseStat(t *testing.T) {
 
 func TestCPUUsePerRequest(t *testing.T) {
 	comps := []Component{{Name: CPUFPM}, {Name: CPUDaemon}}
-	got := cpuUse(comps, []float64{1, 2, 10}, []float64{3, 2.5, 10.5}, 1000)
-	want := []CPUUse{{CPUFPM, 2, 2}, {CPUDaemon, 0.5, 0.5}, {CPUGenerator, 0.5, 0.5}}
+	got := cpuUse(comps, []CPUTime{{1, 0.5}, {2, 0}, {10, 1}}, []CPUTime{{2.5, 1}, {2.25, 0.25}, {10.5, 1}}, 1000)
+	want := []CPUUse{
+		{Name: CPUFPM, Seconds: 2, UserSeconds: 1.5, MsPerRequest: 2, UserMsPerRequest: 1.5},
+		{Name: CPUDaemon, Seconds: 0.5, UserSeconds: 0.25, MsPerRequest: 0.5, UserMsPerRequest: 0.25},
+		{Name: CPUGenerator, Seconds: 0.5, UserSeconds: 0.5, MsPerRequest: 0.5, UserMsPerRequest: 0.5},
+	}
 	if len(got) != len(want) {
 		t.Fatalf("got %+v", got)
 	}

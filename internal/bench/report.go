@@ -411,9 +411,9 @@ func formatCPU(w io.Writer, s *Suite) {
 	if !measured {
 		return
 	}
-	fmt.Fprintln(w, "\nCPU per request, ms (user+system of each process tree from /proc, over the measured window)")
+	fmt.Fprintln(w, "\nCPU per request, ms (user+system of each process tree from /proc, over the measured window; fpm user: PHP-FPM's part in user mode, the rest was in the kernel)")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "%-8s  %-18s\tphp-fpm\tdaemon\tpostgres\tgenerator\tweb host\tfpm×files\tdaemon×mem\tweb×files\tpg×symfony\t\n", "mode", "handler")
+	fmt.Fprintf(tw, "%-8s  %-18s\tphp-fpm\tfpm user\tdaemon\tpostgres\tgenerator\tweb host\tfpm×files\tdaemon×mem\tweb×files\tpg×symfony\t\n", "mode", "handler")
 	for _, r := range s.Runs {
 		if r.Result == nil || len(r.Result.CPU) == 0 {
 			continue
@@ -428,8 +428,12 @@ func formatCPU(w io.Writer, s *Suite) {
 			}
 			return fmt.Sprintf("%.3f", v)
 		}
-		fmt.Fprintf(tw, "%-8s  %-18s\t%s\t%s\t%s\t%s\t%.3f\t%s\t%s\t%s\t%s\t\n", r.Mode, r.Handler,
-			cell(CPUFPM), cell(CPUDaemon), cell(CPUPostgres), cell(CPUGenerator), r.webHost(),
+		user := "-"
+		if u, ok := r.Result.cpuUse(CPUFPM); ok {
+			user = fmt.Sprintf("%.3f", u.UserMsPerRequest)
+		}
+		fmt.Fprintf(tw, "%-8s  %-18s\t%s\t%s\t%s\t%s\t%s\t%.3f\t%s\t%s\t%s\t%s\t\n", r.Mode, r.Handler,
+			cell(CPUFPM), user, cell(CPUDaemon), cell(CPUPostgres), cell(CPUGenerator), r.webHost(),
 			ratioCell(r.FPMVsFiles), ratioCell(r.DaemonVsMem), ratioCell(r.WebVsFiles), ratioCell(r.PGVsSymfony))
 	}
 	tw.Flush()
