@@ -74,8 +74,12 @@ deps: check-go
 deps-demo: check-go
 	$(call install_missing,$(DEMO_PACKAGES))
 
+# staticcheck, pinned, fetched through the Go module proxy by go run.
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
 vet:
 	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
 	if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 

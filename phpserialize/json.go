@@ -456,7 +456,7 @@ func (w *jsonWriter) float(f float64) {
 		return
 	}
 	w.buf = append(w.buf, b...)
-	if bytes.IndexAny(b, ".E") < 0 {
+	if !bytes.ContainsAny(b, ".E") {
 		w.buf = append(w.buf, ".0"...)
 	}
 }
@@ -651,11 +651,7 @@ type propMember struct {
 // a malformed mangled name, or a name or private class that is not a
 // plainString.
 func (w *jsonWriter) propertyGroups(o *Object) (members []propMember, classes []string, ok bool) {
-	type seenKey struct {
-		group int
-		name  string
-	}
-	seen := make(map[seenKey]struct{}, len(o.Props))
+	seen := make(map[propMember]struct{}, len(o.Props))
 	classGroup := map[string]int{}
 	members = make([]propMember, len(o.Props))
 	for i, e := range o.Props {
@@ -681,10 +677,10 @@ func (w *jsonWriter) propertyGroups(o *Object) (members []propMember, classes []
 				m.group = g
 			}
 		}
-		if _, dup := seen[seenKey{m.group, m.name}]; dup {
+		if _, dup := seen[m]; dup {
 			return nil, nil, false
 		}
-		seen[seenKey{m.group, m.name}] = struct{}{}
+		seen[m] = struct{}{}
 		members[i] = m
 	}
 	return members, classes, true
