@@ -399,14 +399,7 @@ func (s *Store) Write(ctx context.Context, w Write) error {
 	}
 	var n int64
 	args := s.sql.writeArgs([]*writeRow{row})
-	write := func() error { return s.statements.do(ctx, s.sql.write, rowsAffected(&n), args...) }
-	err := s.try(ctx, ifUnsent, write)
-	if isUniqueViolation(err) {
-		// Another writer inserted the row between our UPDATE and INSERT (possible only
-		// without locking); now the UPDATE branch applies.
-		err = s.try(ctx, ifUnsent, write)
-	}
-	return s.wrap(err)
+	return s.wrap(s.upsert(ctx, func() error { return s.statements.do(ctx, s.sql.write, rowsAffected(&n), args...) }))
 }
 
 // writeRow is one session's row for the write statement.
@@ -462,6 +455,18 @@ func (st *statements) writeLockedArgs(row *writeRow, token string) []any {
 	return args
 }
 
+// upsert runs op, a statement that updates a row or inserts it where there is none
+// without relying on a unique index, through try (ifUnsent), and once more when another
+// writer inserted the row between the statement's check and its INSERT (a
+// unique_violation, possible only without locking): now the row is there to update.
+func (s *Store) upsert(ctx context.Context, op func() error) error {
+	err := s.try(ctx, ifUnsent, op)
+	if isUniqueViolation(err) {
+		err = s.try(ctx, ifUnsent, op)
+	}
+	return err
+}
+
 // isUniqueViolation reports whether err is PostgreSQL's unique_violation.
 func isUniqueViolation(err error) bool {
 	var pgErr *pgconn.PgError
@@ -484,13 +489,10 @@ func (s *Store) Touch(ctx context.Context, id, name, addr, token string) error {
 		}
 		return s.locks.touch(ctx, id, name, addr, token, now, now+s.lifetime())
 	}
-	args := []any{id, now, now + s.lifetime(), addr, name}
-	err := s.exec(ctx, ifUnsent, s.sql.touch, args...)
-	if isUniqueViolation(err) {
-		// Another writer inserted the row meanwhile (possible only without locking).
-		err = s.exec(ctx, ifUnsent, s.sql.touch, args...)
-	}
-	return s.wrap(err)
+	return s.wrap(s.upsert(ctx, func() error {
+		_, err := s.pool.Exec(ctx, s.sql.touch, id, now, now+s.lifetime(), addr, name)
+		return err
+	}))
 }
 
 // Destroy deletes the session. Deleting a missing session is not an error.
@@ -511,16 +513,10 @@ func (s *Store) Import(ctx context.Context, id, name string, data []byte, modifi
 		return false, err
 	}
 	var n int64
-	query := func() error {
+	err := s.upsert(ctx, func() error {
 		return s.pool.QueryRow(ctx, s.sql.importRow, s.sql.importArgs(id, name, encodeText(data), modified, expire,
 			s.now().Unix(), s.decode(data))...).Scan(&n)
-	}
-	err := s.try(ctx, ifUnsent, query)
-	if isUniqueViolation(err) {
-		// Another writer inserted the row between the statement's check and its INSERT;
-		// now the row is there.
-		err = s.try(ctx, ifUnsent, query)
-	}
+	})
 	return n > 0, s.wrap(err)
 }
 
@@ -538,13 +534,10 @@ func (s *Store) Put(ctx context.Context, sess *Session) error {
 	if s.sql.decoded {
 		args = append(args, s.decode(sess.Data))
 	}
-	err := s.exec(ctx, ifUnsent, s.sql.put, args...)
-	if isUniqueViolation(err) {
-		// Another writer inserted the row between the UPDATE and the INSERT; now the
-		// UPDATE applies.
-		err = s.exec(ctx, ifUnsent, s.sql.put, args...)
-	}
-	return s.wrap(err)
+	return s.wrap(s.upsert(ctx, func() error {
+		_, err := s.pool.Exec(ctx, s.sql.put, args...)
+		return err
+	}))
 }
 
 // Exists reports whether a session with this id exists and has not expired (PHP's
