@@ -66,20 +66,10 @@ func newLockTable() *lockTable { return &lockTable{m: make(map[string]*lockEntry
 // to wait gives up, and the others go on as it releases what it holds.
 func (t *lockTable) lock(ctx context.Context, id, holding string) (func(handover), handover, error) {
 	t.mu.Lock()
-	var waiter *lockEntry // holding's entry, which records the wait
-	if holding != "" {
-		waiter = t.m[holding]
-		for cur, steps := id, 0; waiter != nil && steps <= len(t.m); steps++ {
-			next := t.m[cur]
-			if next == nil || next.waitsFor == "" {
-				break
-			}
-			if next.waitsFor == holding {
-				t.mu.Unlock()
-				return nil, handover{}, errDeadlock
-			}
-			cur = next.waitsFor
-		}
+	waiter := t.m[holding] // holding's entry, which records the wait; nil for none
+	if waiter != nil && t.waitsOn(id, holding) {
+		t.mu.Unlock()
+		return nil, handover{}, errDeadlock
 	}
 	e := t.m[id]
 	if e == nil {
@@ -104,6 +94,22 @@ func (t *lockTable) lock(ctx context.Context, id, holding string) (func(handover
 		t.unref(id, e)
 		return nil, handover{}, ctx.Err()
 	}
+}
+
+// waitsOn reports whether the holder of id waits, directly or through the holders of
+// the locks it waits for, for holding's lock. Call with t.mu held.
+func (t *lockTable) waitsOn(id, holding string) bool {
+	for cur, steps := id, 0; steps <= len(t.m); steps++ {
+		e := t.m[cur]
+		if e == nil || e.waitsFor == "" {
+			return false
+		}
+		if e.waitsFor == holding {
+			return true
+		}
+		cur = e.waitsFor
+	}
+	return false
 }
 
 // claim takes the handover the last holder left.
