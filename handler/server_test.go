@@ -53,6 +53,13 @@ func newEnv(t *testing.T, cfg handler.Config) *env {
 // leases is the lock method of the tests of leases across daemons.
 var leases = pgsess.Lease{Duration: 15 * time.Second}
 
+// everyLockMethod is each lock method, named, for tests that run under each: host-only
+// locking (nil), Lease and Advisory.
+var everyLockMethod = []struct {
+	name  string
+	locks pgsess.LockMethod
+}{{"host-only", nil}, {"lease", leases}, {"advisory", pgsess.Advisory{}}}
+
 // newEnvLocking is newEnv on dsn (an existing database, as a second daemon sharing
 // it), whose store locks across daemons with locks (nil: within the daemon only).
 func newEnvLocking(t *testing.T, cfg handler.Config, dsn string, locks pgsess.LockMethod) *env {
@@ -598,10 +605,7 @@ func TestDatabaseDownGivesAnErrorNotACrash(t *testing.T) {
 // An unlocked read returns the data at once while another request holds the lock, in
 // every lock method, and the request that read so cannot write the session back.
 func TestReadUnlockedNeitherWaitsForTheLockNorWrites(t *testing.T) {
-	for _, tc := range []struct {
-		name  string
-		locks pgsess.LockMethod
-	}{{"host-only", nil}, {"lease", leases}, {"advisory", pgsess.Advisory{}}} {
+	for _, tc := range everyLockMethod {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnvLocking(t, handler.Config{Locking: true, LockTimeout: time.Minute},
 				testenv.SharedPG(t).NewDatabase(t), tc.locks)
@@ -641,10 +645,7 @@ func TestReadUnlockedNeitherWaitsForTheLockNorWrites(t *testing.T) {
 // gives up on the first one's session at once (busy) instead of both waiting out
 // lock_timeout, and once it writes its session, the first ends it.
 func TestTwoEndSessionsEndingEachOthersSessionsDoNotWaitForEachOther(t *testing.T) {
-	for _, tc := range []struct {
-		name  string
-		locks pgsess.LockMethod
-	}{{"host-only", nil}, {"lease", leases}, {"advisory", pgsess.Advisory{}}} {
+	for _, tc := range everyLockMethod {
 		t.Run(tc.name, func(t *testing.T) {
 			// Without the check both would wait this long, and end nothing.
 			e := newEnvLocking(t, handler.Config{Locking: true, LockTimeout: time.Minute},
@@ -702,10 +703,7 @@ func TestTwoEndSessionsEndingEachOthersSessionsDoNotWaitForEachOther(t *testing.
 // its lock: a request holding one writes first, and the session does not come back.
 // The asking request's own session stays; one locked for lock_timeout is left as busy.
 func TestEndSessionsEndsTheMatchingSessionsUnderTheirLocks(t *testing.T) {
-	for _, tc := range []struct {
-		name  string
-		locks pgsess.LockMethod
-	}{{"host-only", nil}, {"lease", leases}, {"advisory", pgsess.Advisory{}}} {
+	for _, tc := range everyLockMethod {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnvLocking(t, handler.Config{Locking: true, LockTimeout: 2 * time.Second},
 				testenv.SharedPG(t).NewDatabase(t), tc.locks)
