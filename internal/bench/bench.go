@@ -186,6 +186,16 @@ func (r *Result) CPUms(name string) (float64, bool) {
 	return u.MsPerRequest, ok
 }
 
+// CPUSummary lists each component's CPU per request, in ms: "php-fpm 0.250, daemon
+// 0.120, …".
+func (r *Result) CPUSummary() string {
+	parts := make([]string, len(r.CPU))
+	for i, u := range r.CPU {
+		parts[i] = fmt.Sprintf("%s %.3f", u.Name, u.MsPerRequest)
+	}
+	return strings.Join(parts, ", ")
+}
+
 // cpuUse returns the named component's CPU, and whether it was measured.
 func (r *Result) cpuUse(name string) (CPUUse, bool) {
 	for _, u := range r.CPU {

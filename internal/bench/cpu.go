@@ -29,14 +29,14 @@ type ProcStat struct {
 // Own is the process's own user+system CPU in seconds.
 func (p ProcStat) Own() float64 { return float64(p.Utime+p.Stime) / ClockTicks }
 
+// Reaped is the user+system CPU in seconds of the children the process reaped.
+func (p ProcStat) Reaped() float64 { return float64(p.Cutime+p.Cstime) / ClockTicks }
+
 // CPUTime is CPU seconds in user mode and in the kernel (system).
 type CPUTime struct{ User, System float64 }
 
 // Total is user + system.
 func (t CPUTime) Total() float64 { return t.User + t.System }
-
-// Reaped is the user+system CPU in seconds of the children the process reaped.
-func (p ProcStat) Reaped() float64 { return float64(p.Cutime+p.Cstime) / ClockTicks }
 
 // ParseStat parses the text of /proc/<pid>/stat: "pid (comm) state ppid ... utime
 // stime cutime cstime ...". The command name may hold spaces and parentheses; it ends

@@ -35,11 +35,7 @@ func FormatResult(w io.Writer, r *Result) {
 			100*r.GeneratorCPU/r.WallSeconds, r.GeneratorCPU, r.WallSeconds)
 	}
 	if len(r.CPU) > 0 {
-		parts := make([]string, len(r.CPU))
-		for i, u := range r.CPU {
-			parts[i] = fmt.Sprintf("%s %.3f", u.Name, u.MsPerRequest)
-		}
-		fmt.Fprintf(w, "  CPU/request   %s ms\n", strings.Join(parts, ", "))
+		fmt.Fprintf(w, "  CPU/request   %s ms\n", r.CPUSummary())
 	}
 	for i, p := range r.PerFPM {
 		fmt.Fprintf(w, "  pool %d        %s: %d clients, %d requests (%.1f%%), p99 %.2f ms\n",

@@ -371,11 +371,7 @@ func run(o options) (err error) {
 				if err != nil {
 					return err
 				}
-				cpu := make([]string, len(res.CPU))
-				for j, u := range res.CPU {
-					cpu[j] = fmt.Sprintf("%s %.3f", u.Name, u.MsPerRequest)
-				}
-				logf("  slice %d/%d: %.1f req/s, p99 %.2f ms, CPU/request %s ms", round+1, o.rounds, res.RequestsPerS, res.Latency.P99, strings.Join(cpu, ", "))
+				logf("  slice %d/%d: %.1f req/s, p99 %.2f ms, CPU/request %s ms", round+1, o.rounds, res.RequestsPerS, res.Latency.P99, res.CPUSummary())
 				results[i] = append(results[i], res)
 			}
 		}
